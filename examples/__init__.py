@@ -1,0 +1,1 @@
+"""Runnable examples of goka (run them with ``python -m examples.<name>``)."""

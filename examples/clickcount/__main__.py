@@ -1,0 +1,3 @@
+from examples.clickcount.cli import cli
+
+cli()

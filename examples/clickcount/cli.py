@@ -1,0 +1,199 @@
+"""Command line of the click-count example: emit, process, view, and the whole demo.
+
+python -m examples.clickcount emit --brokers B --topic clicks --messages 1000 --keys 10
+python -m examples.clickcount process --brokers B --topic clicks --group G --storage DIR
+python -m examples.clickcount view --brokers B --group G
+python -m examples.clickcount demo      # all of the above on the embedded dev broker
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+import goka
+from examples.clickcount.app import define_clickcount
+from goka import codec
+
+_PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
+
+
+def _extra_config(pairs: tuple[str, ...]) -> dict[str, str]:
+    config = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
+        config[name] = value
+    return config
+
+
+_config_option = click.option(
+    "--config",
+    "config",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="librdkafka setting for every client (repeatable), e.g. session.timeout.ms=6000",
+)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="log goka's INFO messages to stderr")
+def cli(verbose: bool) -> None:
+    """Goka's click-count example."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.option("--brokers", required=True, help="bootstrap servers, host:port[,host:port]")
+@click.option("--topic", default="clicks", show_default=True)
+@click.option("--messages", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--keys", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="partitions of the topic if it must be created",
+)
+@click.option("--partitioner", type=_PARTITIONERS, default="murmur2", show_default=True)
+@_config_option
+def emit(
+    brokers: str,
+    topic: str,
+    messages: int,
+    keys: int,
+    partitions: int,
+    partitioner: str,
+    config: tuple[str, ...],
+) -> None:
+    """Emit MESSAGES clicks, round robin over the users user-0 .. user-(KEYS-1)."""
+    extra = _extra_config(config)
+    goka.TopicManager(brokers, extra_config=extra).ensure_stream(topic, partitions)
+    with goka.Emitter(
+        brokers, topic, codec.String(), partitioner=partitioner, extra_config=extra
+    ) as emitter:
+        futures = [emitter.emit(f"user-{i % keys}", "click") for i in range(messages)]
+        emitter.flush()
+        for future in futures:
+            future.result()  # raises if any message was not delivered
+    click.echo(json.dumps({"emitted": messages, "topic": topic, "keys": keys}))
+
+
+@cli.command()
+@click.option("--brokers", required=True)
+@click.option("--topic", default="clicks", show_default=True)
+@click.option("--group", default="clicks-counter", show_default=True)
+@click.option(
+    "--storage",
+    "storage_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="directory of the LMDB table partitions",
+)
+@click.option("--partitioner", type=_PARTITIONERS, default="murmur2", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
+@_config_option
+def process(
+    brokers: str,
+    topic: str,
+    group: str,
+    storage_dir: str,
+    partitioner: str,
+    batch_size: int,
+    config: tuple[str, ...],
+) -> None:
+    """Count clicks until SIGTERM or Ctrl-C; then print the final stats as JSON."""
+    processor = goka.Processor(
+        brokers,
+        define_clickcount(topic, group),
+        storage=goka.LMDBStorage(storage_dir),
+        partitioner=partitioner,
+        batch_size=batch_size,
+        extra_config=_extra_config(config),
+    )
+    last_stats: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: object) -> None:
+        processor.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(json.dumps({"event": "started", "group": group}), err=True)
+    try:
+        processor.run()
+    except goka.GokaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        last_stats = {p: asdict(s) for p, s in processor.stats().items()}
+    click.echo(json.dumps({"event": "stopped", "group": group, "partitions": last_stats}))
+
+
+@cli.command()
+@click.option("--brokers", required=True)
+@click.option("--group", default="clicks-counter", show_default=True)
+@click.option("--partitioner", type=_PARTITIONERS, default="murmur2", show_default=True)
+@click.option(
+    "--until-total",
+    type=click.IntRange(min=0),
+    default=None,
+    help="wait until the counts add up to at least this many clicks",
+)
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object {user: count}")
+@_config_option
+def view(
+    brokers: str,
+    group: str,
+    partitioner: str,
+    until_total: int | None,
+    timeout: float,
+    as_json: bool,
+    config: tuple[str, ...],
+) -> None:
+    """Print the click counts once the table's view is running."""
+    deadline = time.monotonic() + timeout
+    table = goka.group_table(group)
+    goka.TopicManager(brokers, extra_config=_extra_config(config)).wait_for(table, timeout)
+    with goka.View(
+        brokers, table, codec.Int64(), partitioner=partitioner, extra_config=_extra_config(config)
+    ) as table_view:
+        if not table_view.wait_running(timeout):
+            raise click.ClickException(f"the view of {table} did not recover within {timeout}s")
+        counts = dict(table_view.items())
+        while until_total is not None and sum(counts.values()) < until_total:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"the counts add up to {sum(counts.values())}, not {until_total}, "
+                    f"after {timeout}s"
+                )
+            time.sleep(0.1)
+            counts = dict(table_view.items())
+    if as_json:
+        click.echo(json.dumps(counts, sort_keys=True))
+    else:
+        for user, count in counts.items():
+            click.echo(f"{user:>12} {count:>8}")
+        click.echo(f"{'total':>12} {sum(counts.values()):>8}")
+
+
+@cli.command()
+@click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--keys", type=click.IntRange(min=1), default=10, show_default=True)
+def demo(messages: int, keys: int) -> None:
+    """Start the dev broker and run emit -> process -> view as separate processes."""
+    from examples.clickcount.demo import run_demo
+
+    sys.exit(run_demo(messages, keys))

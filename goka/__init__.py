@@ -1,0 +1,51 @@
+"""Goka for Python: stream processing on Kafka with per-key state tables.
+
+graph = goka.define_group(
+    "clicks-counter",
+    goka.input("clicks", goka.codec.String(), count),
+    goka.persist(goka.codec.Int64()),
+)
+goka.Processor(brokers, graph, storage=goka.LMDBStorage("/var/lib/goka")).run()
+"""
+
+from goka import codec
+from goka.context import Context
+from goka.emitter import Delivery, Emitter
+from goka.errors import GokaError
+from goka.graph import (
+    Group,
+    GroupGraph,
+    Stream,
+    Table,
+    define_group,
+    group_table,
+    input,
+    output,
+    persist,
+)
+from goka.processor import Processor
+from goka.storage import LMDBStorage, MemoryStorage
+from goka.topics import TopicManager
+from goka.view import View
+
+__all__ = [
+    "Context",
+    "Delivery",
+    "Emitter",
+    "GokaError",
+    "Group",
+    "GroupGraph",
+    "LMDBStorage",
+    "MemoryStorage",
+    "Processor",
+    "Stream",
+    "Table",
+    "TopicManager",
+    "View",
+    "codec",
+    "define_group",
+    "group_table",
+    "input",
+    "output",
+    "persist",
+]

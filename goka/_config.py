@@ -1,0 +1,64 @@
+"""confluent-kafka client configuration shared by emitters, processors and views."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from goka.errors import ConfigError
+
+__all__ = ["client_config", "normalize_brokers"]
+
+_logger = logging.getLogger("goka.kafka")
+
+
+class _DropRoleConfigWarnings(logging.Filter):
+    """``extra_config`` goes to every client; librdkafka warns when a consumer setting reaches
+    a producer (and vice versa). Those warnings are expected, so they are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (
+            "CONFWARN" in text and ("consumer property" in text or "producer property" in text)
+        )
+
+
+_logger.addFilter(_DropRoleConfigWarnings())
+
+
+def normalize_brokers(brokers: str | Iterable[str]) -> str:
+    """``"a:9092,b:9092"`` or ``["a:9092", "b:9092"]`` -> ``"a:9092,b:9092"``."""
+    items = brokers.split(",") if isinstance(brokers, str) else list(brokers)
+    cleaned = [b.strip() for b in items if isinstance(b, str) and b.strip()]
+    if not cleaned or len(cleaned) != len(items):
+        raise ConfigError(
+            f"brokers {brokers!r} is not a list of host:port addresses, "
+            "e.g. 'localhost:9092' or ['k1:9092', 'k2:9092']"
+        )
+    return ",".join(cleaned)
+
+
+def _log_error(error: Any) -> None:
+    _logger.warning("kafka client error: %s", error)
+
+
+def client_config(
+    brokers: str | Iterable[str],
+    extra_config: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A client config: bootstrap servers, our ``defaults``, then ``extra_config`` on top."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": normalize_brokers(brokers),
+        "error_cb": _log_error,
+        "logger": _logger,
+    }
+    config.update(defaults or {})
+    if extra_config is not None:
+        if not isinstance(extra_config, Mapping):
+            raise ConfigError(
+                f"extra_config must be a dict of librdkafka settings, got {extra_config!r}"
+            )
+        config.update(extra_config)
+    return config

@@ -1,0 +1,173 @@
+"""The Emitter: puts key/value messages into a topic.
+
+The partition of each message is computed here with the configured partitioner (the same
+Python function processors and routers use), not by librdkafka.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from goka._config import client_config
+from goka._producer import Headers
+from goka.codec import Codec
+from goka.errors import ConfigError, DeliveryError, EmitterClosedError, TopicError
+from goka.partitioner import get_partitioner
+from goka.topics import TopicManager
+
+__all__ = ["Delivery", "Emitter"]
+
+T = TypeVar("T")
+
+
+class Delivery(NamedTuple):
+    """Where an emitted message was written."""
+
+    partition: int
+    offset: int
+
+
+class Emitter(Generic[T]):
+    """Emits messages to one topic.
+
+    Args:
+        brokers: bootstrap servers (``"host:port,..."`` or a list).
+        topic: the topic; it must exist (see ``TopicManager.ensure_stream``).
+        codec: encodes values, e.g. ``goka.codec.String()``.
+        partitioner: ``"murmur2"`` (default, Java-compatible) or ``"fnv1a"`` (Goka/Sarama).
+        delivery_timeout: seconds ``emit_sync`` and ``close`` wait (default 30).
+        extra_config: librdkafka producer settings (e.g. ``linger.ms``), passed as is.
+
+    Messages are produced idempotently (no duplicates or reordering from retries).
+    """
+
+    def __init__(
+        self,
+        brokers: str | Iterable[str],
+        topic: str,
+        codec: Codec[T],
+        *,
+        partitioner: str = "murmur2",
+        delivery_timeout: float = 30.0,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(topic, str) or not topic:
+            raise ConfigError(f"topic must be a non-empty string, got {topic!r}")
+        if not hasattr(codec, "encode"):
+            raise ConfigError(f"{codec!r} is not a codec; pass e.g. goka.codec.String()")
+        if delivery_timeout <= 0:
+            raise ConfigError(f"delivery_timeout must be positive, got {delivery_timeout}")
+        self.topic = topic
+        self.codec = codec
+        self._partition_for = get_partitioner(partitioner)
+        self._delivery_timeout = delivery_timeout
+        partitions = TopicManager(brokers, extra_config=extra_config).partitions(topic)
+        if partitions is None:
+            raise TopicError(
+                f"topic {topic!r} does not exist: create it first, e.g. "
+                f"TopicManager(brokers).ensure_stream({topic!r}, partitions)"
+            )
+        self.partitions = partitions
+        config = client_config(brokers, extra_config, {"enable.idempotence": True, "linger.ms": 5})
+        self._producer = Producer(config)
+        self._closed = threading.Event()
+        self._poller = threading.Thread(
+            target=self._poll_loop, name=f"goka-emitter-{topic}", daemon=True
+        )
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.1)
+
+    def emit(
+        self, key: str, value: T | None, headers: Mapping[str, bytes] | None = None
+    ) -> Future[Delivery]:
+        """Send ``value`` (None: a tombstone) with ``key``; the future resolves on delivery."""
+        if self._closed.is_set():
+            raise EmitterClosedError(
+                f"the emitter of topic {self.topic!r} is closed; create a new Emitter"
+            )
+        if not isinstance(key, str):
+            raise ConfigError(f"key must be str, got {type(key).__name__}: {key!r}")
+        raw_key = key.encode()
+        encoded = None if value is None else self.codec.encode(value)
+        partition = self._partition_for(raw_key, self.partitions)
+        future: Future[Delivery] = Future()
+
+        def on_delivery(error: KafkaError | None, msg: Any) -> None:
+            if error is not None:
+                future.set_exception(
+                    DeliveryError(
+                        f"message with key {key!r} to topic {self.topic!r} partition "
+                        f"{partition} was not delivered: {error.str()}"
+                    )
+                )
+            else:
+                future.set_result(Delivery(msg.partition(), msg.offset()))
+
+        header_list: Headers | None = list(headers.items()) if headers else None
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic,
+                    encoded,
+                    raw_key,
+                    partition=partition,
+                    headers=header_list,
+                    on_delivery=on_delivery,
+                )
+                return future
+            except BufferError:
+                self._producer.poll(0.05)  # queue full: wait for deliveries, then retry
+            except KafkaException as exc:
+                raise DeliveryError(f"cannot produce to topic {self.topic!r}: {exc}") from exc
+
+    def emit_sync(
+        self, key: str, value: T | None, headers: Mapping[str, bytes] | None = None
+    ) -> Delivery:
+        """Send and wait for the acknowledgement; returns (partition, offset)."""
+        future = self.emit(key, value, headers)
+        try:
+            return future.result(timeout=self._delivery_timeout)
+        except TimeoutError as exc:
+            raise DeliveryError(
+                f"no acknowledgement for key {key!r} on topic {self.topic!r} within "
+                f"{self._delivery_timeout}s"
+            ) from exc
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every emitted message is delivered or failed."""
+        wait = self._delivery_timeout if timeout is None else timeout
+        remaining = self._producer.flush(wait)
+        if remaining:
+            raise DeliveryError(
+                f"{remaining} messages to topic {self.topic!r} not acknowledged within {wait}s"
+            )
+
+    def close(self) -> None:
+        """Wait for in-flight messages, then release the producer. Idempotent."""
+        if self._closed.is_set():
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed.set()
+            self._poller.join()
+
+    def __enter__(self) -> Emitter[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,57 @@
+"""The storage interface: one store per table partition.
+
+A store holds encoded rows (key bytes -> value bytes) and the table-topic offset its rows
+reflect. ``apply`` writes a batch of rows and the new offset atomically, so the store always
+equals a prefix of the table partition and knows which one (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+__all__ = ["Storage", "StorageFactory", "prefix_end"]
+
+
+class Storage(Protocol):
+    """Rows of one table partition plus the offset they reflect."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The stored value of ``key``, or None."""
+        ...
+
+    def offset(self) -> int | None:
+        """The next table-topic offset to apply (last applied + 1), None if nothing applied."""
+        ...
+
+    def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
+        """Apply ``writes`` (None deletes) and set the offset, in one atomic step."""
+        ...
+
+    def items(
+        self, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Rows with ``start <= key < end`` (either bound optional), in byte order of keys."""
+        ...
+
+    def count(self) -> int:
+        """Number of rows."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; the data stays where it is (for LMDB: on disk)."""
+        ...
+
+
+class StorageFactory(Protocol):
+    """Opens the store of one partition of one table."""
+
+    def open(self, table: str, partition: int) -> Storage: ...
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with ``prefix`` (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])

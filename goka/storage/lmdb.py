@@ -1,0 +1,184 @@
+"""LMDB storage: one environment per table partition, under ``<root>/<table>/<partition>/``.
+
+Rows live in the ``rows`` database and the applied table offset in ``meta``; ``apply`` writes
+both in one transaction. Writes are not fsynced: a killed process loses nothing (the OS holds
+the pages), and a machine crash may roll back the last transactions, which keeps the store a
+prefix of the table topic, so recovery replays the rest. When the map is full it doubles and
+the transaction is retried.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from goka.errors import ConfigError, StorageError
+from goka.storage.base import Storage
+
+__all__ = ["LMDBStorage"]
+
+_OFFSET_KEY = b"offset"
+_ITER_CHUNK = 1024
+
+
+class _ResizeLock:
+    """Many concurrent transactions, or one map resize: LMDB forbids resizing under a txn."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._resizing = False
+
+    def enter(self) -> None:
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._active += 1
+
+    def exit(self) -> None:
+        with self._cond:
+            self._active -= 1
+            if self._active == 0:
+                self._cond.notify_all()
+
+    def resize(self, env: Any) -> None:
+        with self._cond:
+            self._resizing = True
+            try:
+                while self._active:
+                    self._cond.wait()
+                env.set_mapsize(env.info()["map_size"] * 2)
+            finally:
+                self._resizing = False
+                self._cond.notify_all()
+
+
+class _LMDBStore:
+    def __init__(self, path: Path, map_size: int) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                max_dbs=2,
+                sync=False,
+                metasync=False,
+                readahead=False,
+                max_readers=1024,
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open LMDB store at {path}: {exc}") from exc
+        self._rows = self._env.open_db(b"rows")
+        self._meta = self._env.open_db(b"meta")
+        self._lock = _ResizeLock()
+        self.path = path
+
+    def get(self, key: bytes) -> bytes | None:
+        self._lock.enter()
+        try:
+            with self._env.begin(db=self._rows) as txn:
+                value: bytes | None = txn.get(key)
+                return value
+        finally:
+            self._lock.exit()
+
+    def offset(self) -> int | None:
+        self._lock.enter()
+        try:
+            with self._env.begin(db=self._meta) as txn:
+                raw = txn.get(_OFFSET_KEY)
+        finally:
+            self._lock.exit()
+        return None if raw is None else int(raw)
+
+    def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
+        while True:
+            self._lock.enter()
+            try:
+                with self._env.begin(write=True) as txn:
+                    rows = self._rows
+                    for key, value in writes.items():
+                        if value is None:
+                            txn.delete(key, db=rows)
+                        else:
+                            txn.put(key, value, db=rows)
+                    txn.put(_OFFSET_KEY, str(next_offset).encode(), db=self._meta)
+                return
+            except lmdb.MapFullError:
+                pass  # the transaction was aborted: grow the map and retry it
+            except lmdb.Error as exc:
+                raise StorageError(f"LMDB write to {self.path} failed: {exc}") from exc
+            finally:
+                self._lock.exit()
+            self._lock.resize(self._env)
+
+    def items(
+        self, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Iterates in chunks, each in its own read transaction, so that a slow consumer of
+        the iterator never holds a transaction (and so never blocks a map resize)."""
+        position = start
+        skip_equal = False
+        while True:
+            chunk: list[tuple[bytes, bytes]] = []
+            self._lock.enter()
+            try:
+                with self._env.begin(db=self._rows) as txn:
+                    cursor = txn.cursor()
+                    found = cursor.set_range(position) if position is not None else cursor.first()
+                    while found:
+                        key = cursor.key()
+                        if skip_equal and key == position:
+                            skip_equal = False
+                            found = cursor.next()
+                            continue
+                        if end is not None and key >= end:
+                            break
+                        chunk.append((key, cursor.value()))
+                        if len(chunk) == _ITER_CHUNK:
+                            break
+                        found = cursor.next()
+            finally:
+                self._lock.exit()
+            yield from chunk
+            if len(chunk) < _ITER_CHUNK:
+                return
+            position, skip_equal = chunk[-1][0], True
+
+    def count(self) -> int:
+        self._lock.enter()
+        try:
+            with self._env.begin(db=self._rows) as txn:
+                entries: int = txn.stat(self._rows)["entries"]
+                return entries
+        finally:
+            self._lock.exit()
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class LMDBStorage:
+    """A storage factory keeping each table partition in its own LMDB environment.
+
+    Args:
+        root: the directory holding ``<table>/<partition>/``; created if missing.
+        map_size: initial map size in bytes per partition (default 64 MiB); it doubles
+            automatically whenever a write finds it full.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, map_size: int = 64 << 20) -> None:
+        if map_size < 1 << 20:
+            raise ConfigError(f"LMDB map_size must be at least 1 MiB, got {map_size}")
+        self.root = Path(root)
+        self._map_size = map_size
+
+    def open(self, table: str, partition: int) -> Storage:
+        if not table or "/" in table or table in (".", ".."):
+            raise ConfigError(f"table name {table!r} cannot be used as a directory name")
+        return _LMDBStore(self.root / table / str(partition), self._map_size)

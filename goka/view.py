@@ -1,0 +1,231 @@
+"""The View: a local, continuously updated, read-only copy of a table (all or some partitions).
+
+with View(brokers, "clicks-counter-table", codec.Int64()) as view:
+    view.wait_running(timeout=30)
+    print(view.get("user-1"))
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar
+
+from goka._config import client_config
+from goka._table_reader import TableReader
+from goka.codec import Codec
+from goka.errors import ConfigError, GokaError, TopicError
+from goka.partitioner import get_partitioner
+from goka.storage import LMDBStorage, Storage, StorageFactory
+from goka.storage.base import prefix_end
+from goka.topics import TopicManager
+
+__all__ = ["View", "ViewState"]
+
+T = TypeVar("T")
+ViewState = Literal["idle", "recovering", "running", "stopped", "failed"]
+
+_logger = logging.getLogger("goka.view")
+
+
+class View(Generic[T]):
+    """A local copy of ``table``, kept in storage and following the table topic.
+
+    Args:
+        brokers: bootstrap servers (``"host:port,..."`` or a list).
+        table: the table topic, e.g. ``"clicks-counter-table"`` (see ``goka.group_table``).
+        codec: decodes values; the same codec the group persists with.
+        partitions: the partitions to hold (default: all).
+        storage: where partitions are kept (default: LMDB in a temporary directory removed
+            on stop).
+        partitioner: the table's partitioner, used to find a key's partition.
+        poll_timeout: seconds one poll waits for updates (default 0.1).
+        extra_config: librdkafka consumer settings, passed as is.
+
+    States: ``idle`` until started, ``recovering`` until every held partition has caught up
+    with the table topic once, then ``running`` (still following updates); ``stopped`` after
+    ``stop()``; ``failed`` if the follower thread hit an error (see ``wait_running``).
+    """
+
+    def __init__(
+        self,
+        brokers: str | Iterable[str],
+        table: str,
+        codec: Codec[T],
+        *,
+        partitions: Iterable[int] | None = None,
+        storage: StorageFactory | None = None,
+        partitioner: str = "murmur2",
+        poll_timeout: float = 0.1,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not hasattr(codec, "decode"):
+            raise ConfigError(f"{codec!r} is not a codec; pass e.g. goka.codec.Int64()")
+        if poll_timeout <= 0:
+            raise ConfigError(f"poll_timeout must be positive, got {poll_timeout}")
+        self.table = table
+        self.codec = codec
+        self._partition_for = get_partitioner(partitioner)
+        count = TopicManager(brokers, extra_config=extra_config).partitions(table)
+        if count is None:
+            raise TopicError(
+                f"table topic {table!r} does not exist: start a processor of its group first "
+                "(the table of group G is 'G-table')"
+            )
+        self.partition_count = count
+        held = sorted(set(range(count) if partitions is None else partitions))
+        bad = [p for p in held if not isinstance(p, int) or not 0 <= p < count]
+        if bad or not held:
+            raise ConfigError(
+                f"partitions {bad or held} are not partitions of table {table!r}, "
+                f"which has partitions 0..{count - 1}"
+            )
+        self.partitions: tuple[int, ...] = tuple(held)
+        self._temp_storage: str | None = None
+        if storage is None:
+            self._temp_storage = tempfile.mkdtemp(prefix=f"goka-view-{table}-")
+            storage = LMDBStorage(self._temp_storage)
+        self._stores: dict[int, Storage] = {p: storage.open(table, p) for p in held}
+        self._config = client_config(brokers, extra_config, {"group.id": f"goka-view-{table}"})
+        self._poll_timeout = poll_timeout
+        self._state: ViewState = "idle"
+        self._running = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._finished = threading.Event()
+        self._error: BaseException | None = None
+        self.recovered_records = 0
+        """Table records applied since start (replayed and followed)."""
+
+    @property
+    def state(self) -> ViewState:
+        return self._state
+
+    def start(self) -> View[T]:
+        """Start following the table in a background thread."""
+        if self._thread is not None:
+            raise GokaError("the view is already started; a View runs once")
+        self._thread = threading.Thread(
+            target=self._run_in_background, name=f"goka-view-{self.table}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _run_in_background(self) -> None:
+        try:
+            self.run()
+        except BaseException:  # recorded in run(); surfaced by wait_running() and error
+            _logger.exception("view of table %s failed", self.table)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the follower, if any."""
+        return self._error
+
+    def run(self) -> None:
+        """Follow the table until ``stop()`` (blocking); raises the error that stopped it."""
+        if self._state != "idle":
+            raise GokaError("the view is already running or stopped; a View runs once")
+        self._state = "recovering"
+        reader = TableReader(self._config, self.table)
+        try:
+            for partition, store in self._stores.items():
+                reader.add(partition, store)
+            pending = set(self._stores)
+            while not self._stopping.is_set():
+                result = reader.read(10_000, self._poll_timeout)
+                self.recovered_records += sum(result.records.values())
+                if pending:
+                    pending -= result.caught_up
+                    if not pending:
+                        self._state = "running"
+                        self._running.set()
+        except BaseException as exc:
+            self._error = exc
+            self._state = "failed"
+            self._running.set()  # wake waiters; they raise
+            raise
+        finally:
+            reader.close()
+            if self._state != "failed":
+                self._state = "stopped"
+            self._finished.set()
+
+    def wait_running(self, timeout: float | None = None) -> bool:
+        """Block until every held partition has caught up; False on timeout.
+
+        Raises the follower's error if it failed.
+        """
+        reached = self._running.wait(timeout)
+        if self._error is not None:
+            raise GokaError(f"view of table {self.table!r} failed: {self._error}") from (
+                self._error
+            )
+        return reached and self._state == "running"
+
+    def partition_of(self, key: str) -> int:
+        return self._partition_for(key.encode(), self.partition_count)
+
+    def get(self, key: str) -> T | None:
+        """The key's value (None if absent). While recovering, values may be stale."""
+        partition = self.partition_of(key)
+        store = self._stores.get(partition)
+        if store is None:
+            raise ConfigError(
+                f"key {key!r} is in partition {partition} of table {self.table!r}, which this "
+                f"view does not hold (it holds {list(self.partitions)})"
+            )
+        raw = store.get(key.encode())
+        return None if raw is None else self.codec.decode(raw)
+
+    def items(
+        self, *, prefix: str | None = None, start: str | None = None, end: str | None = None
+    ) -> Iterator[tuple[str, T]]:
+        """(key, value) pairs in key order (by UTF-8 bytes) across the held partitions.
+
+        ``prefix`` keeps keys starting with it; ``start`` (inclusive) and ``end``
+        (exclusive) bound the range. All three combine.
+        """
+        low = start.encode() if start is not None else None
+        high = end.encode() if end is not None else None
+        if prefix is not None:
+            raw_prefix = prefix.encode()
+            low = raw_prefix if low is None else max(low, raw_prefix)
+            limit = prefix_end(raw_prefix)
+            if limit is not None:
+                high = limit if high is None else min(high, limit)
+        merged = heapq.merge(
+            *(store.items(low, high) for store in self._stores.values()),
+            key=lambda row: row[0],
+        )
+        decode = self.codec.decode
+        for raw_key, raw_value in merged:
+            yield raw_key.decode(errors="surrogateescape"), decode(raw_value)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop following, close the stores (and remove temporary storage). Idempotent."""
+        self._stopping.set()
+        if self._state != "idle" and not self._finished.wait(timeout):
+            raise GokaError(f"the view of table {self.table!r} did not stop within {timeout}s")
+        for store in self._stores.values():
+            store.close()
+        self._stores = {}
+        if self._temp_storage is not None:
+            shutil.rmtree(self._temp_storage, ignore_errors=True)
+            self._temp_storage = None
+
+    def __enter__(self) -> View[T]:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,83 @@
+"""The storage contract, for every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from goka.errors import ConfigError
+from goka.storage import LMDBStorage, MemoryStorage, StorageFactory
+from goka.storage.base import prefix_end
+
+
+@pytest.fixture(params=["lmdb", "memory"])
+def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    if request.param == "lmdb":
+        yield LMDBStorage(tmp_path, map_size=1 << 20)
+    else:
+        yield MemoryStorage()
+
+
+def test_apply_writes_rows_and_offset_together(factory: StorageFactory) -> None:
+    store = factory.open("t", 0)
+    assert store.offset() is None
+    assert store.get(b"a") is None
+    store.apply({b"a": b"1", b"b": b"2"}, 10)
+    assert (store.get(b"a"), store.get(b"b"), store.offset()) == (b"1", b"2", 10)
+    store.apply({b"a": None, b"c": b"3"}, 12)
+    assert store.get(b"a") is None
+    assert store.count() == 2
+    assert store.offset() == 12
+    store.close()
+
+
+def test_reopen_keeps_state(factory: StorageFactory) -> None:
+    store = factory.open("t", 3)
+    store.apply({b"k": b"v"}, 5)
+    store.close()
+    again = factory.open("t", 3)
+    assert (again.get(b"k"), again.offset()) == (b"v", 5)
+    assert factory.open("t", 4).offset() is None
+    again.close()
+
+
+def test_items_in_key_order_with_bounds(factory: StorageFactory) -> None:
+    store = factory.open("t", 0)
+    keys = [f"k{i:05d}".encode() for i in range(3000)]
+    store.apply({k: k[::-1] for k in reversed(keys)}, 1)
+    assert [k for k, _ in store.items()] == keys
+    assert [k for k, _ in store.items(start=b"k00100", end=b"k00200")] == keys[100:200]
+    assert list(store.items(start=b"k02999")) == [(b"k02999", b"99920k")]
+    assert list(store.items(start=b"z")) == []
+    store.close()
+
+
+def test_lmdb_map_grows_when_full(tmp_path: Path) -> None:
+    store = LMDBStorage(tmp_path, map_size=1 << 20).open("big", 0)
+    value = b"x" * 4000
+    for batch in range(10):  # ~4 MB into a 1 MiB map
+        store.apply({f"{batch}-{i}".encode(): value for i in range(100)}, batch)
+    assert store.count() == 1000
+    assert store.offset() == 9
+    store.close()
+
+
+def test_lmdb_layout_is_one_environment_per_partition(tmp_path: Path) -> None:
+    storage = LMDBStorage(tmp_path)
+    storage.open("clicks-table", 0).close()
+    storage.open("clicks-table", 7).close()
+    assert sorted(p.name for p in (tmp_path / "clicks-table").iterdir()) == ["0", "7"]
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", ".."])
+def test_lmdb_rejects_unusable_table_names(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError, match="directory name"):
+        LMDBStorage(tmp_path).open(bad, 0)
+
+
+def test_prefix_end() -> None:
+    assert prefix_end(b"ab") == b"ac"
+    assert prefix_end(b"a\xff") == b"b"
+    assert prefix_end(b"\xff\xff") is None
