@@ -57,7 +57,7 @@ class DevBroker:
     """A Tansu broker process with in-memory storage, listening on 127.0.0.1:<free port>.
 
     ``start()`` returns once the broker answers a metadata request; ``stop()`` terminates it
-    (SIGTERM, then SIGKILL after ``stop_timeout`` seconds). Usable as a context manager.
+    (SIGINT, then SIGKILL after ``stop_timeout`` seconds). Usable as a context manager.
     The broker's output goes to a log file in the temp directory (``log_path``).
     """
 
@@ -144,7 +144,7 @@ class DevBroker:
 
     def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)  # Tansu exits at once on SIGINT, not on SIGTERM
             try:
                 proc.wait(self._stop_timeout)
             except subprocess.TimeoutExpired:

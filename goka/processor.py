@@ -95,13 +95,19 @@ class Processor:
         self._tasks: dict[int, PartitionTask] = {}
         self._consumer: Consumer | None = None
         self._reader: TableReader | None = None
+        self._final_stats: dict[int, PartitionStats] | None = None
 
     def stop(self) -> None:
         """Ask ``run()`` to finish its batch, commit, leave the group and return. Thread-safe."""
         self._stopping.set()
 
     def stats(self) -> dict[int, PartitionStats]:
-        """Per assigned partition: state, offsets, counters. Thread-safe."""
+        """Per assigned partition: state, offsets, counters. Thread-safe.
+
+        After ``run()`` returned: the partitions as they were when it stopped.
+        """
+        if self._final_stats is not None:
+            return dict(self._final_stats)
         with self._lock:
             tasks = list(self._tasks.values())
         return {task.partition: task.stats() for task in tasks}
@@ -309,6 +315,7 @@ class Processor:
             )
 
     def _shutdown(self, consumer: Consumer, producer: BatchProducer) -> None:
+        final_stats = self.stats()
         try:
             consumer.close()  # revokes (commits) and leaves the group
         except (KafkaException, RuntimeError) as exc:
@@ -321,3 +328,4 @@ class Processor:
         for task in tasks:
             if task.store is not None:
                 task.store.close()
+        self._final_stats = final_stats

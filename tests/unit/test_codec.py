@@ -147,7 +147,9 @@ def test_int64_decode_accepts_what_go_parse_int_accepts() -> None:
     assert Int64().decode(bytearray(b"12")) == 12  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [INT64_MAX + 1, INT64_MIN - 1, 10**30, pytest.param(-(10**5000), id="huge")])
+@pytest.mark.parametrize(
+    "value", [INT64_MAX + 1, INT64_MIN - 1, 10**30, pytest.param(-(10**5000), id="huge")]
+)
 def test_int64_encode_range(value: int) -> None:
     with pytest.raises(CodecError, match=r"int64 codec .* outside the signed 64-bit range"):
         Int64().encode(value)
@@ -245,9 +247,7 @@ def test_protobuf_round_trip() -> None:
     assert c.message_class is timestamp_pb2.Timestamp
 
 
-@pytest.mark.parametrize(
-    "bad", [timestamp_pb2.Timestamp(), "Timestamp", timestamp_pb2, None, int]
-)
+@pytest.mark.parametrize("bad", [timestamp_pb2.Timestamp(), "Timestamp", timestamp_pb2, None, int])
 def test_protobuf_needs_a_message_class(bad: Any) -> None:
     with pytest.raises(ConfigError, match=r"Protobuf codec needs a generated protobuf message"):
         Protobuf(bad)
@@ -274,7 +274,9 @@ def test_protobuf_encode_rejects_another_message_type() -> None:
 
 def test_protobuf_encode_missing_required_field() -> None:
     c = Protobuf(descriptor_pb2.UninterpretedOption.NamePart)
-    with pytest.raises(CodecError, match=r"cannot encode a value of type NamePart") as info:
+    with pytest.raises(
+        CodecError, match=r"type UninterpretedOption.NamePart: .*missing required"
+    ) as info:
         c.encode(descriptor_pb2.UninterpretedOption.NamePart(name_part="x"))
     assert info.value.__cause__ is not None
 

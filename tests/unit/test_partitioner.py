@@ -139,10 +139,11 @@ def test_fnv1a_int32_min_hash() -> None:
 
 
 def test_fnv1a_negative_hash_uses_truncated_modulo() -> None:
-    # "a" hashes to 0xe40c292c, int32 -469030612: Go's -469030612 % 10 == -2 -> 2, whereas
-    # Python's floor modulo would give 8.
-    assert as_int32(fnv1a_hash(b"a")) == -469030612
-    assert fnv1a(b"a", 10) == 2
+    # "a" hashes to 0xe40c292c, int32 -468965076: Go's -468965076 % 10 == -6 -> 6, whereas
+    # Python's floor modulo gives 4.
+    assert as_int32(fnv1a_hash(b"a")) == -468965076
+    assert -468965076 % 10 == 4
+    assert fnv1a(b"a", 10) == 6
 
 
 # --- murmur2 --------------------------------------------------------------------------------
@@ -195,15 +196,43 @@ def test_murmur2_partition_is_java_to_positive_modulo() -> None:
             assert murmur2(key, n) == (signed & 0x7FFFFFFF) % n
 
 
-def test_murmur2_accepts_bytes_like() -> None:
-    key = b"a-little-bit-longer-string"
-    assert murmur2_hash(bytearray(key)) == murmur2_hash(memoryview(key)) == murmur2_hash(key)
-    assert fnv1a_hash(bytearray(key)) == fnv1a_hash(memoryview(key)) == fnv1a_hash(key)
+def java_murmur2(data: bytes) -> int:
+    """A line-by-line transcription of Java's ``Utils.murmur2``, unsigned result."""
+    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
+    length = len(data)
+    h = (0x9747B28C ^ length) & mask
+    for i in range(length // 4):
+        i4 = i * 4
+        k = data[i4] | data[i4 + 1] << 8 | data[i4 + 2] << 16 | data[i4 + 3] << 24
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    rest = length % 4
+    base = length & ~3
+    if rest == 3:
+        h ^= data[base + 2] << 16
+    if rest >= 2:
+        h ^= data[base + 1] << 8
+    if rest >= 1:
+        h ^= data[base]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h
+
+
+def test_murmur2_hash_matches_transcription_for_all_lengths() -> None:
+    # covers every tail length and keys beyond the precompiled word structs (> 63 bytes)
+    for length in [*range(0, 100), 255, 256, 1024]:
+        data = bytes((i * 131 + length) % 256 for i in range(length))
+        assert murmur2_hash(data) == java_murmur2(data), length
 
 
 def test_long_keys() -> None:
-    key = bytes(range(256)) * 4  # beyond the precompiled word structs
-    assert murmur2_hash(key) == murmur2_hash(bytearray(key))
+    key = bytes(range(256)) * 4
     assert 0 <= murmur2(key, 7) < 7
     assert 0 <= fnv1a(key, 7) < 7
 
