@@ -8,29 +8,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaException, Producer
 
 from goka._config import client_config
+from goka._delivery import Delivery, DeliveryFuture, DeliveryWaiters
 from goka._producer import Headers
 from goka.codec import Codec
 from goka.errors import ConfigError, DeliveryError, EmitterClosedError, TopicError
 from goka.partitioner import get_partitioner
 from goka.topics import TopicManager
 
-__all__ = ["Delivery", "Emitter"]
+__all__ = ["Delivery", "DeliveryFuture", "Emitter"]
 
 T = TypeVar("T")
 
 
-class Delivery(NamedTuple):
-    """Where an emitted message was written."""
+class _Describe:
+    """Names a message in errors, formatted only if an error happens."""
 
-    partition: int
-    offset: int
+    __slots__ = ("key", "partition", "topic")
+
+    def __init__(self, key: str, topic: str, partition: int) -> None:
+        self.key, self.topic, self.partition = key, topic, partition
+
+    def __str__(self) -> str:
+        return (
+            f"the message with key {self.key!r} to topic {self.topic!r} partition {self.partition}"
+        )
 
 
 class Emitter(Generic[T]):
@@ -77,6 +84,7 @@ class Emitter(Generic[T]):
         config = client_config(brokers, extra_config, {"enable.idempotence": True, "linger.ms": 5})
         self._producer = Producer(config)
         self._closed = threading.Event()
+        self._waiters = DeliveryWaiters()
         self._poller = threading.Thread(
             target=self._poll_loop, name=f"goka-emitter-{topic}", daemon=True
         )
@@ -88,7 +96,7 @@ class Emitter(Generic[T]):
 
     def emit(
         self, key: str, value: T | None, headers: Mapping[str, bytes] | None = None
-    ) -> Future[Delivery]:
+    ) -> DeliveryFuture:
         """Send ``value`` (None: a tombstone) with ``key``; the future resolves on delivery."""
         if self._closed.is_set():
             raise EmitterClosedError(
@@ -99,19 +107,7 @@ class Emitter(Generic[T]):
         raw_key = key.encode()
         encoded = None if value is None else self.codec.encode(value)
         partition = self._partition_for(raw_key, self.partitions)
-        future: Future[Delivery] = Future()
-
-        def on_delivery(error: KafkaError | None, msg: Any) -> None:
-            if error is not None:
-                future.set_exception(
-                    DeliveryError(
-                        f"message with key {key!r} to topic {self.topic!r} partition "
-                        f"{partition} was not delivered: {error.str()}"
-                    )
-                )
-            else:
-                future.set_result(Delivery(msg.partition(), msg.offset()))
-
+        future = DeliveryFuture(self._waiters, _Describe(key, self.topic, partition))
         header_list: Headers | None = list(headers.items()) if headers else None
         while True:
             try:
@@ -121,7 +117,7 @@ class Emitter(Generic[T]):
                     raw_key,
                     partition=partition,
                     headers=header_list,
-                    on_delivery=on_delivery,
+                    on_delivery=future._on_delivery,
                 )
                 return future
             except BufferError:
@@ -137,10 +133,7 @@ class Emitter(Generic[T]):
         try:
             return future.result(timeout=self._delivery_timeout)
         except TimeoutError as exc:
-            raise DeliveryError(
-                f"no acknowledgement for key {key!r} on topic {self.topic!r} within "
-                f"{self._delivery_timeout}s"
-            ) from exc
+            raise DeliveryError(f"{exc}; check that the brokers are reachable") from exc
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every emitted message is delivered or failed."""

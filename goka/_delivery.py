@@ -1,0 +1,95 @@
+"""A light future for emitted messages (``concurrent.futures.Future`` costs more than the
+produce call itself). All futures of one emitter share one condition variable, which is only
+notified when some thread waits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from goka.errors import DeliveryError
+
+__all__ = ["Delivery", "DeliveryFuture", "DeliveryWaiters"]
+
+
+class Delivery(NamedTuple):
+    """Where an emitted message was written."""
+
+    partition: int
+    offset: int
+
+
+class DeliveryWaiters:
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.waiting = 0
+
+
+class DeliveryFuture:
+    """The outcome of one emitted message: ``result()`` is its :class:`Delivery`.
+
+    ``result()`` and ``exception()`` wait (up to ``timeout`` seconds) for the broker's
+    acknowledgement; ``result()`` raises DeliveryError if the message was not delivered.
+    """
+
+    __slots__ = ("_callbacks", "_describe", "_done", "_error", "_result", "_waiters")
+
+    def __init__(self, waiters: DeliveryWaiters, describe: object) -> None:
+        self._waiters = waiters
+        self._describe = describe
+        self._done = False
+        self._result: Delivery | None = None
+        self._error: DeliveryError | None = None
+        self._callbacks: list[Callable[[DeliveryFuture], Any]] | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self, timeout: float | None = None) -> Delivery:
+        self._wait(timeout)
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def exception(self, timeout: float | None = None) -> DeliveryError | None:
+        self._wait(timeout)
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[DeliveryFuture], Any]) -> None:
+        """Call ``fn(future)`` once the outcome is known (at once if it already is)."""
+        with self._waiters.cond:
+            if not self._done:
+                self._callbacks = [*(self._callbacks or []), fn]
+                return
+        fn(self)
+
+    def _wait(self, timeout: float | None) -> None:
+        if self._done:
+            return
+        waiters = self._waiters
+        with waiters.cond:
+            waiters.waiting += 1
+            try:
+                if not waiters.cond.wait_for(lambda: self._done, timeout):
+                    raise TimeoutError(f"no acknowledgement for {self._describe} within {timeout}s")
+            finally:
+                waiters.waiting -= 1
+
+    def _on_delivery(self, error: Any, msg: Any) -> None:
+        """librdkafka's delivery report (called from the emitter's poll thread)."""
+        if error is not None:
+            self._error = DeliveryError(f"{self._describe} was not delivered: {error.str()}")
+        else:
+            self._result = Delivery(msg.partition(), msg.offset())
+        waiters = self._waiters
+        if waiters.waiting or self._callbacks:
+            with waiters.cond:
+                self._done = True
+                callbacks, self._callbacks = self._callbacks, None
+                waiters.cond.notify_all()
+            for fn in callbacks or ():
+                fn(self)
+        else:
+            self._done = True

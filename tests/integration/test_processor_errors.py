@@ -1,0 +1,149 @@
+"""A processor stops with an error that names the cause, and commits nothing past it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+import goka
+from goka import codec
+from goka.errors import ProcessorError
+from tests.conftest import RunningProcessor, unique
+
+pytestmark = pytest.mark.broker
+
+
+def committed(brokers: str, group: str, topic: str, partition: int) -> int:
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        return int(tp.offset)
+    finally:
+        consumer.close()
+
+
+def produce_raw(brokers: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": brokers})
+    for value in values:
+        producer.produce(topic, value, key, partition=0)
+    assert producer.flush(10) == 0
+
+
+def count(ctx: goka.Context, msg: Any) -> None:
+    ctx.set_value((ctx.value() or 0) + 1)
+
+
+def test_undecodable_input_stops_with_topic_partition_offset_and_codec(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    topic = topic_factory("numbers", partitions=1)
+    group = unique("strict")
+    produce_raw(goka_brokers, topic, [b"1", b"2", b"3", b"not-a-number", b"5", b"6"])
+    graph = goka.define_group(
+        group, goka.input(topic, codec.Int64(), count), goka.persist(codec.Int64())
+    )
+    runner = processor_factory(graph, batch_size=100)
+    error = runner.join(60)
+    assert isinstance(error, ProcessorError)
+    message = str(error)
+    assert f"topic {topic!r}" in message
+    assert "partition 0" in message
+    assert "offset 3" in message
+    assert "'int64'" in message
+    # the three good messages were stored and committed; nothing past the bad one
+    assert committed(goka_brokers, group, topic, 0) == 3
+    with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
+        assert view.wait_running(30)
+        assert view.get("k") == 3
+
+
+def test_callback_exception_stops_processor_and_commits_nothing_of_the_batch(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    topic = topic_factory("events", partitions=1)
+    group = unique("fragile")
+    produce_raw(goka_brokers, topic, [b"a", b"b", b"boom", b"c"])
+
+    def fragile(ctx: goka.Context, msg: str) -> None:
+        if msg == "boom":
+            raise RuntimeError("cannot handle boom")
+        count(ctx, msg)
+
+    graph = goka.define_group(
+        group, goka.input(topic, codec.String(), fragile), goka.persist(codec.Int64())
+    )
+    error = processor_factory(graph).join(60)
+    assert isinstance(error, ProcessorError)
+    assert "RuntimeError: cannot handle boom" in str(error)
+    assert "offset 2" in str(error)
+    assert isinstance(error.__cause__, RuntimeError)
+    assert committed(goka_brokers, group, topic, 0) < 0  # nothing committed
+
+
+def test_emit_to_undeclared_topic_names_the_fix(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    topic = topic_factory("events", partitions=1)
+    produce_raw(goka_brokers, topic, [b"x"])
+
+    def emit_elsewhere(ctx: goka.Context, msg: str) -> None:
+        ctx.emit("undeclared", ctx.key, msg)
+
+    graph = goka.define_group(unique("g"), goka.input(topic, codec.String(), emit_elsewhere))
+    error = processor_factory(graph).join(60)
+    assert isinstance(error, ProcessorError)
+    assert "not configured for output" in str(error)
+    assert "goka.output('undeclared', codec)" in str(error)
+
+
+def test_inputs_that_are_not_copartitioned_are_refused(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    first = topic_factory("a", partitions=2)
+    second = topic_factory("b", partitions=3)
+    graph = goka.define_group(
+        unique("g"),
+        goka.input(first, codec.String(), count),
+        goka.input(second, codec.String(), count),
+        goka.persist(codec.Int64()),
+    )
+    error = processor_factory(graph).join(60)
+    assert isinstance(error, ProcessorError)
+    assert f"{first!r} has 2" in str(error)
+    assert f"{second!r} has 3" in str(error)
+    assert "co-partitioned" in str(error)
+
+
+def test_missing_input_topic_and_mismatched_table_are_refused(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    missing = unique("missing")
+    graph = goka.define_group(unique("g"), goka.input(missing, codec.String(), count))
+    error = processor_factory(graph).join(60)
+    assert isinstance(error, ProcessorError)
+    assert missing in str(error) and "ensure_stream" in str(error)
+
+    topic = topic_factory("events", partitions=2)
+    group = unique("g")
+    goka.TopicManager(goka_brokers).ensure_table(goka.group_table(group), 3)
+    graph = goka.define_group(
+        group, goka.input(topic, codec.String(), count), goka.persist(codec.Int64())
+    )
+    error = processor_factory(graph).join(60)
+    assert isinstance(error, ProcessorError)
+    assert "has 3 partitions but its inputs have 2" in str(error)
