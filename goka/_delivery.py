@@ -60,10 +60,13 @@ class DeliveryFuture:
     def add_done_callback(self, fn: Callable[[DeliveryFuture], Any]) -> None:
         """Call ``fn(future)`` once the outcome is known (at once if it already is)."""
         with self._waiters.cond:
+            self._callbacks = [*(self._callbacks or []), fn]
             if not self._done:
-                self._callbacks = [*(self._callbacks or []), fn]
-                return
-        fn(self)
+                return  # _on_delivery reads the callbacks after setting _done: it runs fn
+            # delivered: run fn here (with any callback _on_delivery has not taken yet)
+            callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks:
+            callback(self)
 
     def _wait(self, timeout: float | None) -> None:
         if self._done:
@@ -83,13 +86,14 @@ class DeliveryFuture:
             self._error = DeliveryError(f"{self._describe} was not delivered: {error.str()}")
         else:
             self._result = Delivery(msg.partition(), msg.offset())
+        # Set _done before reading `waiting` and `_callbacks` (which other threads change
+        # before reading _done): a thread that starts waiting or adds a callback meanwhile
+        # either sees _done or is seen here, never neither.
+        self._done = True
         waiters = self._waiters
         if waiters.waiting or self._callbacks:
             with waiters.cond:
-                self._done = True
                 callbacks, self._callbacks = self._callbacks, None
                 waiters.cond.notify_all()
             for fn in callbacks or ():
                 fn(self)
-        else:
-            self._done = True

@@ -66,7 +66,7 @@ class Emitter(Generic[T]):
     ) -> None:
         if not isinstance(topic, str) or not topic:
             raise ConfigError(f"topic must be a non-empty string, got {topic!r}")
-        if not hasattr(codec, "encode"):
+        if isinstance(codec, type) or not isinstance(codec, Codec):
             raise ConfigError(f"{codec!r} is not a codec; pass e.g. goka.codec.String()")
         if delivery_timeout <= 0:
             raise ConfigError(f"delivery_timeout must be positive, got {delivery_timeout}")

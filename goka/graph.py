@@ -59,7 +59,8 @@ def _check_name(kind: str, name: object) -> str:
 
 
 def _check_codec(where: str, codec: object) -> None:
-    if not (hasattr(codec, "encode") and hasattr(codec, "decode") and hasattr(codec, "name")):
+    has_methods = hasattr(codec, "encode") and hasattr(codec, "decode") and hasattr(codec, "name")
+    if isinstance(codec, type) or not has_methods:  # a class (codec.String) is no instance
         raise ConfigError(
             f"{where}: {codec!r} is not a codec; pass an instance such as goka.codec.String()"
         )

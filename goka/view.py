@@ -64,7 +64,7 @@ class View(Generic[T]):
         poll_timeout: float = 0.1,
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
-        if not hasattr(codec, "decode"):
+        if isinstance(codec, type) or not isinstance(codec, Codec):
             raise ConfigError(f"{codec!r} is not a codec; pass e.g. goka.codec.Int64()")
         if poll_timeout <= 0:
             raise ConfigError(f"poll_timeout must be positive, got {poll_timeout}")

@@ -130,7 +130,6 @@ def process(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    click.echo(json.dumps({"event": "started", "group": group}), err=True)
     try:
         processor.run()
     except goka.GokaError as exc:
