@@ -93,3 +93,22 @@ def test_restart_with_local_files_replays_only_the_tail(
     assert table_records >= 100
     assert replayed < table_records
     assert second.stop() is None
+
+
+def test_changelog_holds_the_last_value_per_key_per_batch(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    topic = topic_factory("clicks", partitions=1)
+    group = unique("counter")
+    emit_clicks(goka_brokers, topic, ["hot"] * 2000 + ["cold"])
+    runner = processor_factory(define_clickcount(topic, group), batch_size=5000)
+    goka.TopicManager(goka_brokers).wait_for(goka.group_table(group), 30)
+    with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
+        assert view.wait_running(30)
+        assert wait_for_counts(view, {"hot": 2000, "cold": 1}) == {"hot": 2000, "cold": 1}
+        changelog_records = view.recovered_records
+    assert runner.stop() is None
+    # one record per key per batch: far fewer than the 2,001 updates
+    assert 2 <= changelog_records < 200
