@@ -6,16 +6,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint clean
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/python -m examples.clickcount demo
 
-test: $(VENV)/.dev-installed
+test: lint
+	$(BIN)/python -m pytest -p no:cacheprovider -ra
+
+lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -p no:cacheprovider -ra
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make with PYTHON=python3.11")'

@@ -9,9 +9,11 @@ then processes batches through the commit protocol (see ``_processing``).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -81,8 +83,10 @@ class Processor:
         self._partitioner_name = partitioner
         self._partitioner = get_partitioner(partitioner)
         self._temp_storage: str | None = None
-        if storage is None:
-            self._temp_storage = tempfile.mkdtemp(prefix=f"goka-{graph.group}-")
+        if storage is None:  # created on first use, removed when run() returns
+            self._temp_storage = os.path.join(
+                tempfile.gettempdir(), f"goka-{graph.group}-{uuid.uuid4().hex[:12]}"
+            )
             storage = LMDBStorage(self._temp_storage)
         self._storage = storage
         self._batch_size = batch_size

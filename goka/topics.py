@@ -92,7 +92,7 @@ class TopicManager:
                 f"{partitions}: tables must be co-partitioned with their inputs; recreate "
                 "the table topic (or the inputs) with the same partition count"
             )
-        policy = self._config(topic).get("cleanup.policy")
+        policy = self.config(topic).get("cleanup.policy")
         if policy is not None and "compact" not in policy:
             raise TopicError(
                 f"table topic {topic!r} has cleanup.policy={policy}; a table must be "
@@ -129,7 +129,8 @@ class TopicManager:
             raise TopicError(f"topic {topic!r} was created but its metadata is not visible")
         return created
 
-    def _config(self, topic: str) -> dict[str, str]:
+    def config(self, topic: str) -> dict[str, str]:
+        """The topic's configs as the broker describes them (name -> value)."""
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         try:
             entries = self._admin.describe_configs([resource])[resource].result(self._timeout)

@@ -48,7 +48,9 @@ def test_clickcount_counts_exactly(
     runner = processor_factory(
         define_clickcount(topic, group), storage=goka.LMDBStorage(tmp_path), batch_size=500
     )
-    goka.TopicManager(goka_brokers).wait_for(goka.group_table(group), 30)
+    manager = goka.TopicManager(goka_brokers)
+    assert manager.wait_for(goka.group_table(group), 30) == 4  # co-partitioned with the input
+    assert manager.config(goka.group_table(group))["cleanup.policy"] == "compact"
     with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
         assert view.wait_running(30)
         expected = dict(collections.Counter(keys))

@@ -1,4 +1,4 @@
-"""The dev broker starts on a free loopback port, answers Kafka requests, and leaves nothing behind."""
+"""The dev broker starts on a free loopback port, answers Kafka requests, leaves nothing behind."""
 
 from __future__ import annotations
 
