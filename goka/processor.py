@@ -133,8 +133,8 @@ class Processor:
             if self._temp_storage is not None:
                 shutil.rmtree(self._temp_storage, ignore_errors=True)
 
-    def _prepare_topics(self) -> tuple[int, dict[str, int]]:
-        """Checks inputs are co-partitioned, creates the table, finds output partition counts."""
+    def _prepare_topics(self) -> dict[str, int]:
+        """Checks inputs are co-partitioned, creates the table; returns output partition counts."""
         manager = TopicManager(
             self._brokers, replication_factor=self._replication, extra_config=self._extra_config
         )
@@ -164,10 +164,10 @@ class Processor:
                     "exist: create it first (TopicManager(brokers).ensure_stream)"
                 )
             outputs[edge.topic] = count
-        return partitions, outputs
+        return outputs
 
     def _run(self) -> None:
-        _, outputs = self._prepare_topics()
+        outputs = self._prepare_topics()
         group = self.graph.group
         producer = BatchProducer(
             {**self._config, "enable.idempotence": True, "linger.ms": 5}, self.graph.table

@@ -78,8 +78,9 @@ class View(Generic[T]):
                 "(the table of group G is 'G-table')"
             )
         self.partition_count = count
-        held = sorted(set(range(count) if partitions is None else partitions))
-        bad = [p for p in held if not isinstance(p, int) or not 0 <= p < count]
+        chosen = list(range(count) if partitions is None else partitions)
+        bad = [p for p in chosen if not isinstance(p, int) or not 0 <= p < count]
+        held = sorted(set(chosen))
         if bad or not held:
             raise ConfigError(
                 f"partitions {bad or held} are not partitions of table {table!r}, "
@@ -108,18 +109,29 @@ class View(Generic[T]):
 
     def start(self) -> View[T]:
         """Start following the table in a background thread."""
-        if self._thread is not None:
-            raise GokaError("the view is already started; a View runs once")
+        self._begin()
         self._thread = threading.Thread(
-            target=self._run_in_background, name=f"goka-view-{self.table}", daemon=True
+            target=self._follow_in_background, name=f"goka-view-{self.table}", daemon=True
         )
         self._thread.start()
         return self
 
-    def _run_in_background(self) -> None:
+    def run(self) -> None:
+        """Follow the table until ``stop()`` (blocking); raises the error that stopped it."""
+        self._begin()
+        self._follow()
+
+    def _begin(self) -> None:
+        if self._state != "idle":
+            raise GokaError(
+                f"the view of table {self.table!r} was already started; a View runs once"
+            )
+        self._state = "recovering"
+
+    def _follow_in_background(self) -> None:
         try:
-            self.run()
-        except BaseException:  # recorded in run(); surfaced by wait_running() and error
+            self._follow()
+        except BaseException:  # recorded in _follow(); surfaced by wait_running() and error
             _logger.exception("view of table %s failed", self.table)
 
     @property
@@ -127,11 +139,7 @@ class View(Generic[T]):
         """The error that stopped the follower, if any."""
         return self._error
 
-    def run(self) -> None:
-        """Follow the table until ``stop()`` (blocking); raises the error that stopped it."""
-        if self._state != "idle":
-            raise GokaError("the view is already running or stopped; a View runs once")
-        self._state = "recovering"
+    def _follow(self) -> None:
         reader = TableReader(self._config, self.table)
         try:
             for partition, store in self._stores.items():
@@ -175,6 +183,8 @@ class View(Generic[T]):
         """The key's value (None if absent). While recovering, values may be stale."""
         partition = self.partition_of(key)
         store = self._stores.get(partition)
+        if store is None and self._state == "stopped":
+            raise GokaError(f"the view of table {self.table!r} is stopped")
         if store is None:
             raise ConfigError(
                 f"key {key!r} is in partition {partition} of table {self.table!r}, which this "
@@ -191,6 +201,8 @@ class View(Generic[T]):
         ``prefix`` keeps keys starting with it; ``start`` (inclusive) and ``end``
         (exclusive) bound the range. All three combine.
         """
+        if self._state == "stopped":
+            raise GokaError(f"the view of table {self.table!r} is stopped")
         low = start.encode() if start is not None else None
         high = end.encode() if end is not None else None
         if prefix is not None:
@@ -210,7 +222,10 @@ class View(Generic[T]):
     def stop(self, timeout: float | None = 30.0) -> None:
         """Stop following, close the stores (and remove temporary storage). Idempotent."""
         self._stopping.set()
-        if self._state != "idle" and not self._finished.wait(timeout):
+        if self._state == "idle":
+            self._state = "stopped"
+            self._finished.set()
+        elif not self._finished.wait(timeout):
             raise GokaError(f"the view of table {self.table!r} did not stop within {timeout}s")
         for store in self._stores.values():
             store.close()
