@@ -80,12 +80,12 @@ class View(Generic[T]):
         self.partition_count = count
         chosen = list(range(count) if partitions is None else partitions)
         bad = [p for p in chosen if not isinstance(p, int) or not 0 <= p < count]
-        held = sorted(set(chosen))
-        if bad or not held:
+        if bad or not chosen:
             raise ConfigError(
-                f"partitions {bad or held} are not partitions of table {table!r}, "
+                f"partitions {bad or chosen} are not partitions of table {table!r}, "
                 f"which has partitions 0..{count - 1}"
             )
+        held = sorted(set(chosen))
         self.partitions: tuple[int, ...] = tuple(held)
         self._temp_storage: str | None = None
         if storage is None:
