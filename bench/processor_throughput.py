@@ -74,17 +74,17 @@ def run(args: argparse.Namespace, brokers: str) -> dict[str, object]:
         deadline = time.monotonic() + args.timeout
         started = None
         while time.monotonic() < deadline and not errors:
-            stats = processor.stats()
+            stats = processor.stats()["partitions"]
             if started is None:
                 if len(stats) == args.partitions and all(
-                    s.state == "running" for s in stats.values()
+                    s["state"] == "running" for s in stats.values()
                 ):
                     started = time.perf_counter()
-            elif sum(s.messages_in for s in stats.values()) >= args.messages:
+            elif sum(s["messages_in"] for s in stats.values()) >= args.messages:
                 break
             time.sleep(0.005)
         elapsed = time.perf_counter() - started if started is not None else float("nan")
-        processed = sum(s.messages_in for s in processor.stats().values())
+        processed = sum(s["messages_in"] for s in processor.stats()["partitions"].values())
         processor.stop()
         thread.join(60)
         if errors:

@@ -1,64 +1,99 @@
-"""The processor's state for one assigned partition: store, write buffer, offsets, counters."""
+"""The processor's state for one assigned partition: stores, write buffer, offsets, counters."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from goka.storage import Storage
 
-__all__ = ["PartitionStats", "PartitionTask"]
+__all__ = ["PartitionState", "PartitionTask"]
 
-PartitionState = Literal["recovering", "running"]
-
-
-@dataclass
-class PartitionStats:
-    """A snapshot of one partition of a processor (see ``Processor.stats()``)."""
-
-    partition: int
-    state: PartitionState
-    input_offsets: dict[str, int]
-    """Per input topic, the next offset to process (committed once its batch is stored)."""
-    table_offset: int | None
-    """The next table-topic offset the local store would apply."""
-    recovered_records: int
-    """Table records replayed into the local store since the partition was assigned."""
-    recovery_seconds: float | None
-    messages_in: int
-    bytes_in: int
+PartitionState = Literal["recovering", "running", "standby"]
 
 
 @dataclass(eq=False)
 class PartitionTask:
     partition: int
     store: Storage | None
+    """The group table's store of this partition (None: the group has no table)."""
+    join_stores: dict[str, Storage] = field(default_factory=dict)
     state: PartitionState = "recovering"
+    pending: set[tuple[str, int]] = field(default_factory=set)
+    """Table partitions still replaying before this partition may process."""
     buffer: dict[bytes, tuple[Any, bytes | None]] = field(default_factory=dict)
     """Table writes of the current batch: raw key -> (decoded value, encoded value or None)."""
     next_input: dict[str, int] = field(default_factory=dict)
     """Per input topic, the offset after the last message whose results are stored."""
+    input_high: dict[str, int] = field(default_factory=dict)
+    """Per input topic, the high watermark last seen by the consumer."""
     rewind: dict[str, int] = field(default_factory=dict)
     """Per input topic, the first offset fetched while the partition was not running."""
+    deferred: dict[str, dict[int, int]] = field(default_factory=dict)
+    """Per input topic, offset -> completions of ``ctx.defer_commit()`` not yet called."""
+    deferred_lock: threading.Lock = field(default_factory=threading.Lock)
     recovered_records: int = 0
     recovery_started: float = field(default_factory=time.monotonic)
     recovery_seconds: float | None = None
     messages_in: int = 0
     bytes_in: int = 0
+    messages_out: int = 0
+    bytes_out: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
 
     def mark_running(self) -> None:
         self.state = "running"
         self.recovery_seconds = time.monotonic() - self.recovery_started
 
-    def stats(self) -> PartitionStats:
-        return PartitionStats(
-            partition=self.partition,
-            state=self.state,
-            input_offsets=dict(self.next_input),
-            table_offset=self.store.offset() if self.store is not None else None,
-            recovered_records=self.recovered_records,
-            recovery_seconds=self.recovery_seconds,
-            messages_in=self.messages_in,
-            bytes_in=self.bytes_in,
-        )
+    def defer(self, topic: str, offset: int) -> None:
+        with self.deferred_lock:
+            pending = self.deferred.setdefault(topic, {})
+            pending[offset] = pending.get(offset, 0) + 1
+
+    def complete(self, topic: str, offset: int) -> None:
+        with self.deferred_lock:
+            pending = self.deferred.get(topic, {})
+            left = pending.get(offset, 0) - 1
+            if left > 0:
+                pending[offset] = left
+            else:
+                pending.pop(offset, None)
+
+    def commit_offsets(self) -> dict[str, int]:
+        """Per input topic, the offset that may be committed: the next stored offset, held
+        back to the first message with uncompleted ``defer_commit()`` calls."""
+        with self.deferred_lock:
+            offsets = dict(self.next_input)
+            for topic, pending in self.deferred.items():
+                if pending and topic in offsets:
+                    offsets[topic] = min(offsets[topic], min(pending))
+        return offsets
+
+    def stats(self) -> dict[str, Any]:
+        table_offset = self.store.offset() if self.store is not None else None
+        return {
+            "state": self.state,
+            "input": {
+                topic: {
+                    "offset": offset,
+                    "high_watermark": self.input_high.get(topic),
+                    "lag": max(0, self.input_high[topic] - offset)
+                    if topic in self.input_high
+                    else None,
+                }
+                for topic, offset in self.next_input.items()
+            },
+            "table": {"offset": table_offset, "high_watermark": table_offset},
+            "joins": {table: store.offset() for table, store in self.join_stores.items()},
+            "messages_in": self.messages_in,
+            "bytes_in": self.bytes_in,
+            "messages_out": self.messages_out,
+            "bytes_out": self.bytes_out,
+            "skipped": self.skipped,
+            "dead_lettered": self.dead_lettered,
+            "recovered_records": self.recovered_records,
+            "recovery_seconds": self.recovery_seconds,
+        }

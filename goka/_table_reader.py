@@ -1,8 +1,8 @@
-"""Replays table-topic partitions into their local stores, one transaction per partition and batch.
+"""Replays table-topic partitions into their local stores, one transaction per partition and read.
 
-Used by processors to recover a partition before processing it, and by views to recover and
-then keep following every partition. The end of a partition is detected with partition-EOF
-events (not watermarks, which some brokers report wrongly).
+Used by processors to recover their own and joined table partitions before processing, to
+keep joined and hot-standby partitions following, and by views. The end of a partition is
+detected with partition-EOF events (not watermarks, which some brokers report wrongly).
 """
 
 from __future__ import annotations
@@ -13,25 +13,26 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from goka.errors import BrokerError
+from goka._kafka_errors import raise_if_permanent
 from goka.storage import Storage
 
-__all__ = ["ReadResult", "TableReader"]
+__all__ = ["ReadResult", "TableReader", "TopicPartitionKey"]
 
 _logger = logging.getLogger("goka.table")
+
+TopicPartitionKey = tuple[str, int]
 
 
 @dataclass
 class ReadResult:
-    caught_up: set[int] = field(default_factory=set)
-    """Partitions that reached the end of the table topic in this read."""
-    records: dict[int, int] = field(default_factory=dict)
-    """Table records read per partition in this read (before coalescing by key)."""
+    caught_up: set[TopicPartitionKey] = field(default_factory=set)
+    """Partitions that reached the end of their topic in this read."""
+    records: dict[TopicPartitionKey, int] = field(default_factory=dict)
+    """Records read per partition in this read (before coalescing by key)."""
 
 
 class TableReader:
-    def __init__(self, config: dict[str, Any], topic: str) -> None:
-        self.topic = topic
+    def __init__(self, config: dict[str, Any]) -> None:
         self._consumer = Consumer(
             {
                 **config,
@@ -41,62 +42,63 @@ class TableReader:
                 "auto.offset.reset": "earliest",
             }
         )
-        self._stores: dict[int, Storage] = {}
+        self._stores: dict[TopicPartitionKey, Storage] = {}
         self.skipped_records = 0
 
     @property
-    def partitions(self) -> set[int]:
+    def partitions(self) -> set[TopicPartitionKey]:
         return set(self._stores)
 
-    def add(self, partition: int, store: Storage) -> None:
-        """Start reading ``partition`` from the offset its store has applied."""
-        start = store.offset()
-        self._stores[partition] = store
-        position = OFFSET_BEGINNING if start is None else start
-        self._consumer.incremental_assign([TopicPartition(self.topic, partition, position)])
+    def __contains__(self, key: TopicPartitionKey) -> bool:
+        return key in self._stores
 
-    def remove(self, partition: int) -> None:
-        if self._stores.pop(partition, None) is not None:
-            self._consumer.incremental_unassign([TopicPartition(self.topic, partition)])
+    def add(self, topic: str, partition: int, store: Storage) -> None:
+        """Start reading ``partition`` of ``topic`` from the offset its store has applied.
+
+        Adding a partition that is already read restarts it from the store's offset, so a
+        caught-up event follows (EOF events are only sent once per reaching the end).
+        """
+        self.remove(topic, partition)
+        start = store.offset()
+        self._stores[topic, partition] = store
+        position = OFFSET_BEGINNING if start is None else start
+        self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
+
+    def remove(self, topic: str, partition: int) -> None:
+        if self._stores.pop((topic, partition), None) is not None:
+            self._consumer.incremental_unassign([TopicPartition(topic, partition)])
 
     def read(self, max_records: int, timeout: float) -> ReadResult:
         result = ReadResult()
         if not self._stores:
             return result
-        writes: dict[int, dict[bytes, bytes | None]] = {}
-        last: dict[int, int] = {}
+        writes: dict[TopicPartitionKey, dict[bytes, bytes | None]] = {}
+        last: dict[TopicPartitionKey, int] = {}
         messages: list[Any] = self._consumer.consume(max_records, timeout)
         for msg in messages:
-            partition = msg.partition()
+            where = (msg.topic(), msg.partition())
             error = msg.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    result.caught_up.add(partition)
+                    if where in self._stores:
+                        result.caught_up.add(where)
                     continue
-                if error.fatal() or not error.retriable():
-                    raise BrokerError(
-                        f"reading table topic {self.topic!r} partition {partition} failed: "
-                        f"{error.str()}"
-                    )
-                _logger.warning("table %s: transient error %s", self.topic, error.str())
+                raise_if_permanent(error, f"reading table topic {where[0]!r}")
                 continue
-            if partition not in self._stores:
+            if where not in self._stores:
                 continue  # removed meanwhile; its store has been handed back
             key = msg.key()
             if key is None:
                 self.skipped_records += 1
                 _logger.warning(
-                    "table %s partition %d offset %d has no key; ignored",
-                    self.topic,
-                    partition,
-                    msg.offset(),
+                    "table %s partition %d offset %d has no key; ignored", *where, msg.offset()
                 )
             else:
-                writes.setdefault(partition, {})[key] = msg.value()
-            last[partition] = msg.offset()
-            result.records[partition] = result.records.get(partition, 0) + 1
-        for partition, offset in last.items():
-            self._stores[partition].apply(writes.get(partition, {}), offset + 1)
+                writes.setdefault(where, {})[key] = msg.value()
+            last[where] = msg.offset()
+            result.records[where] = result.records.get(where, 0) + 1
+        for where, offset in last.items():
+            self._stores[where].apply(writes.get(where, {}), offset + 1)
         return result
 
     def close(self) -> None:

@@ -1,29 +1,56 @@
 """The Context handed to processor callbacks: the message's metadata and the key's state.
 
-A Context is only valid during the callback it was passed to.
+A Context is only valid during the callback it was passed to. What it does beyond reading
+the message is delegated to its :class:`ContextHost`: the processor's batch runner, or the
+in-memory tester.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from goka.errors import CodecError, ConfigError
+from goka.codec import Codec
+from goka.errors import CallbackFailed, CodecError, ConfigError
 
 if TYPE_CHECKING:
     from goka._partition import PartitionTask
-    from goka._processing import BatchRunner
 
-__all__ = ["Context"]
+__all__ = ["Completion", "Context", "ContextHost"]
+
+Completion = Callable[..., None]
+"""Returned by ``ctx.defer_commit()``: call ``done()`` on success, ``done(error)`` to fail."""
+
+
+class ContextHost(Protocol):
+    """What a Context needs from whoever runs the callbacks."""
+
+    group: str
+    table_codec: Codec[Any] | None
+
+    def emit(
+        self, topic: str, key: str, value: Any, headers: Mapping[str, bytes] | None
+    ) -> None: ...
+
+    def loopback(self, key: str, value: Any, headers: Mapping[str, bytes] | None) -> None: ...
+
+    def join(self, table: str, partition: int, raw_key: bytes) -> Any: ...
+
+    def lookup(self, table: str, key: str) -> Any: ...
+
+    def defer_commit(self, task: PartitionTask, msg: Any) -> Completion: ...
+
+    def fail(self, error: BaseException) -> None: ...
 
 
 class Context:
     """What a callback can read and do for the message being processed."""
 
-    __slots__ = ("_msg", "_raw_key", "_runner", "_task")
+    __slots__ = ("_host", "_msg", "_raw_key", "_task")
 
-    def __init__(self, runner: BatchRunner, task: PartitionTask, msg: Any, raw_key: bytes) -> None:
-        self._runner = runner
+    def __init__(self, host: ContextHost, task: PartitionTask, msg: Any, raw_key: bytes) -> None:
+        self._host = host
         self._task = task
         self._msg = msg
         self._raw_key = raw_key
@@ -41,6 +68,7 @@ class Context:
 
     @property
     def topic(self) -> str:
+        """The message's topic (``""`` in a visit)."""
         topic: str = self._msg.topic()
         return topic
 
@@ -50,6 +78,7 @@ class Context:
 
     @property
     def offset(self) -> int:
+        """The message's offset (-1 in a visit)."""
         offset: int = self._msg.offset()
         return offset
 
@@ -75,14 +104,14 @@ class Context:
         raw = self._store().get(self._raw_key)
         if raw is None:
             return None
-        return self._runner.table_codec.decode(raw)  # type: ignore[union-attr]
+        return self._table_codec().decode(raw)
 
     def set_value(self, value: Any) -> None:
         """Set the key's value in the group table (encoded now, written at the batch end)."""
         self._store()
         if value is None:
             raise ConfigError("set_value(None) is not allowed: use ctx.delete() to remove a key")
-        encoded = self._runner.table_codec.encode(value)  # type: ignore[union-attr]
+        encoded = self._table_codec().encode(value)
         self._task.buffer[self._raw_key] = (value, encoded)
 
     def delete(self) -> None:
@@ -91,19 +120,57 @@ class Context:
         self._task.buffer[self._raw_key] = (None, None)
 
     def emit(
-        self, topic: str, key: str, value: Any, headers: dict[str, bytes] | None = None
+        self, topic: str, key: str, value: Any, headers: Mapping[str, bytes] | None = None
     ) -> None:
         """Send ``value`` (None: a tombstone) with ``key`` to a declared ``output`` topic."""
-        self._runner.emit(topic, key, value, headers)
+        self._host.emit(topic, key, value, headers)
+
+    def loopback(self, key: str, value: Any, headers: Mapping[str, bytes] | None = None) -> None:
+        """Send ``value`` with ``key`` to the group's loop topic; the ``loop`` callback gets it."""
+        self._host.loopback(key, value, headers)
+
+    def join(self, table: str) -> Any:
+        """The current key's value in the joined ``table`` (declared with ``goka.join``)."""
+        return self._host.join(table, self._task.partition, self._raw_key)
+
+    def lookup(self, table: str, key: str) -> Any:
+        """Any key's value in ``table`` (declared with ``goka.lookup``)."""
+        return self._host.lookup(table, key)
+
+    def defer_commit(self) -> Completion:
+        """Hold back the commit of this message until the returned ``done()`` is called.
+
+        The input offset is committed only once every deferred completion of this message,
+        and of all earlier messages of its partition, has been called. ``done(error)`` with
+        an exception stops the processor with that error. ``done`` may be called from any
+        thread, once.
+        """
+        return self._host.defer_commit(self._task, self._msg)
+
+    def fail(self, error: BaseException | str) -> NoReturn:
+        """Stop the processor with ``error``; ``run()`` raises ProcessorError from it.
+
+        Nothing of the current batch is committed.
+        """
+        cause = error if isinstance(error, BaseException) else RuntimeError(error)
+        self._host.fail(cause)
+        raise CallbackFailed(f"ctx.fail() at {self._where()}: {cause}") from cause
 
     def _store(self) -> Any:
         store = self._task.store
         if store is None:
             raise ConfigError(
-                f"group {self._runner.group!r} has no table: add goka.persist(codec) to "
+                f"group {self._host.group!r} has no table: add goka.persist(codec) to "
                 "define_group to use ctx.value(), ctx.set_value() or ctx.delete()"
             )
         return store
+
+    def _table_codec(self) -> Codec[Any]:
+        codec = self._host.table_codec
+        if codec is None:
+            self._store()  # raises the error naming the fix
+        assert codec is not None
+        return codec
 
     def _where(self) -> str:
         return f"topic {self.topic!r} partition {self.partition} offset {self.offset}"

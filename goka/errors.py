@@ -42,3 +42,15 @@ class ProcessorError(GokaError):
 
 class DevBrokerError(GokaError):
     """The embedded dev broker could not be started."""
+
+
+class CallbackFailed(GokaError):
+    """Raised inside a callback by ``ctx.fail(error)``; the processor stops with ``error``."""
+
+
+class VisitAborted(GokaError):
+    """A ``visit_all`` was cut short by a rebalance or by the processor stopping."""
+
+
+class ExpectationError(GokaError, AssertionError):
+    """A tester expectation did not hold (e.g. ``OutputTracker.expect_empty()``)."""

@@ -2,37 +2,45 @@
 
 Instances of one group share the input partitions through a Kafka consumer group (``range``
 assignment, so that partition N of every input lands on the same instance). An assigned
-partition first replays the group table from where its local store stopped (input paused),
-then processes batches through the commit protocol (see ``_processing``).
+partition first replays its table partitions (input paused, see ``_assignment``), then
+processes batches through the commit protocol (see ``_processing``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from goka._assignment import Assignment
 from goka._config import client_config
-from goka._partition import PartitionStats, PartitionTask
+from goka._partition import PartitionTask
 from goka._processing import BatchRunner
 from goka._producer import BatchProducer
 from goka._table_reader import TableReader
-from goka.errors import ConfigError, GokaError, ProcessorError, TopicError
-from goka.graph import GroupGraph
+from goka._visit import Visit
+from goka.errors import ConfigError, GokaError, ProcessorError, TopicError, VisitAborted
+from goka.graph import DeadLetter, GroupGraph
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, StorageFactory
 from goka.topics import TopicManager
+from goka.view import View
 
-__all__ = ["Processor"]
+__all__ = ["Processor", "ProcessorState", "RebalanceCallback"]
 
 _logger = logging.getLogger("goka.processor")
+
+ProcessorState = Literal["idle", "starting", "running", "stopping", "stopped", "failed"]
+RebalanceCallback = Callable[[frozenset[int]], None]
+"""Called with the partitions assigned to this instance after every rebalance."""
 
 
 class Processor:
@@ -51,7 +59,13 @@ class Processor:
             ``stop()`` takes to be noticed.
         delivery_timeout: seconds to wait for a batch's changelog and emitted messages to
             be acknowledged before stopping with an error (default 60).
-        replication_factor: for the table topic if it must be created (-1: broker default).
+        stop_timeout: seconds ``stop()`` waits for ``run()`` to drain and return (default 30).
+        hot_standby: keep every table (and joined table) partition this instance does not
+            own caught up, so taking one over replays only the delta (default False).
+        recover_ahead: replay every table and joined-table partition before joining the
+            consumer group (default False).
+        rebalance_callback: called with the assigned partitions after every rebalance.
+        replication_factor: for topics this processor creates (-1: broker default).
         extra_config: librdkafka settings for every client (e.g. ``session.timeout.ms``).
     """
 
@@ -65,6 +79,10 @@ class Processor:
         batch_size: int = 10_000,
         poll_timeout: float = 0.1,
         delivery_timeout: float = 60.0,
+        stop_timeout: float = 30.0,
+        hot_standby: bool = False,
+        recover_ahead: bool = False,
+        rebalance_callback: RebalanceCallback | None = None,
         replication_factor: int = -1,
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -74,14 +92,21 @@ class Processor:
             )
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if poll_timeout <= 0 or delivery_timeout <= 0:
-            raise ConfigError("poll_timeout and delivery_timeout must be positive seconds")
+        if min(poll_timeout, delivery_timeout, stop_timeout) <= 0:
+            raise ConfigError("poll_timeout, delivery_timeout and stop_timeout must be positive")
+        if rebalance_callback is not None and not callable(rebalance_callback):
+            raise ConfigError(f"rebalance_callback {rebalance_callback!r} is not callable")
+        if (hot_standby or recover_ahead) and graph.table is None and not graph.joins:
+            raise ConfigError(
+                f"group {graph.group!r} has no table and no joins: hot_standby and "
+                "recover_ahead have nothing to keep"
+            )
         self.graph = graph
         self._config = client_config(brokers, extra_config)
         self._brokers = brokers
         self._extra_config = extra_config
-        self._partitioner_name = partitioner
         self._partitioner = get_partitioner(partitioner)
+        self._partitioner_name = partitioner
         self._temp_storage: str | None = None
         if storage is None:  # created on first use, removed when run() returns
             self._temp_storage = os.path.join(
@@ -92,93 +117,206 @@ class Processor:
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._delivery_timeout = delivery_timeout
+        self._stop_timeout = stop_timeout
+        self._hot_standby = hot_standby
+        self._recover_ahead = recover_ahead
+        self._rebalance_callback = rebalance_callback
         self._replication = replication_factor
+        self._state: ProcessorState = "idle"
         self._stopping = threading.Event()
-        self._started = False
-        self._lock = threading.Lock()
-        self._tasks: dict[int, PartitionTask] = {}
-        self._consumer: Consumer | None = None
-        self._reader: TableReader | None = None
-        self._final_stats: dict[int, PartitionStats] | None = None
+        self._finished = threading.Event()
+        self._assignment: Assignment | None = None
+        self._lookups: dict[str, View[Any]] = {}
+        self._visits: queue.SimpleQueue[Visit] = queue.SimpleQueue()
+        self._visit: Visit | None = None
+        self._committed: dict[tuple[str, int], int] = {}
+        self._final_stats: dict[str, Any] | None = None
 
-    def stop(self) -> None:
-        """Ask ``run()`` to finish its batch, commit, leave the group and return. Thread-safe."""
+    @property
+    def state(self) -> ProcessorState:
+        return self._state
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drain the current batch, commit, leave the group, close storage. Thread-safe.
+
+        Waits up to ``timeout`` seconds (default: ``stop_timeout``) for ``run()`` to return
+        when called from another thread; returns whether it did.
+        """
         self._stopping.set()
+        if self._state == "idle":
+            return True
+        if threading.current_thread() is self._run_thread:
+            return False  # called from a callback: run() returns after this batch
+        return self._finished.wait(self._stop_timeout if timeout is None else timeout)
 
-    def stats(self) -> dict[int, PartitionStats]:
-        """Per assigned partition: state, offsets, counters. Thread-safe.
+    def stats(self) -> dict[str, Any]:
+        """A plain dict of the processor's state; thread-safe. See the README for the keys.
 
         After ``run()`` returned: the partitions as they were when it stopped.
         """
         if self._final_stats is not None:
-            return dict(self._final_stats)
-        with self._lock:
-            tasks = list(self._tasks.values())
-        return {task.partition: task.stats() for task in tasks}
+            return {**self._final_stats, "state": self._state}
+        assignment = self._assignment
+        return {
+            "group": self.graph.group,
+            "state": self._state,
+            "partitions": assignment.stats() if assignment is not None else {},
+            "lookups": {table: view.state for table, view in self._lookups.items()},
+        }
+
+    def visit_all(self, name: str, meta: Any = None, timeout: float | None = None) -> int:
+        """Run visitor ``name`` with ``meta`` over every key of this instance's running
+        partitions, interleaved with normal input; returns the number of keys visited.
+
+        Raises VisitAborted if a rebalance or a stop cuts it short, TimeoutError after
+        ``timeout`` seconds (the visit then goes on in the background).
+        """
+        edge = next((v for v in self.graph.visitors if v.name == name), None)
+        if edge is None:
+            declared = [v.name for v in self.graph.visitors]
+            raise ConfigError(
+                f"group {self.graph.group!r} has no visitor {name!r} (declared: {declared}); "
+                "add goka.visitor(name, callback) to define_group"
+            )
+        if self.graph.table is None:
+            raise ConfigError(f"group {self.graph.group!r} has no table to visit")
+        if self._state != "running":
+            raise VisitAborted(f"the processor is {self._state}, not running")
+        visit = Visit(edge, meta)
+        self._visits.put(visit)
+        return visit.wait(timeout)
 
     def run(self) -> None:
         """Process until ``stop()``; raises ProcessorError (with the cause) on failure."""
-        if self._started:
+        if self._state != "idle":
             raise ProcessorError("a Processor runs once; create a new one to run again")
-        self._started = True
+        self._state = "starting"
+        self._run_thread = threading.current_thread()
         try:
             self._run()
-        except ProcessorError:
+            self._state = "stopped"
+        except BaseException as exc:
+            self._state = "failed"
+            if isinstance(exc, ProcessorError):
+                raise
+            if isinstance(exc, GokaError | KafkaException):
+                raise ProcessorError(f"group {self.graph.group!r} stopped: {exc}") from exc
             raise
-        except GokaError as exc:
-            raise ProcessorError(f"group {self.graph.group!r} stopped: {exc}") from exc
-        except KafkaException as exc:
-            raise ProcessorError(f"group {self.graph.group!r} stopped: {exc}") from exc
         finally:
             if self._temp_storage is not None:
                 shutil.rmtree(self._temp_storage, ignore_errors=True)
+            self._finished.set()
 
-    def _prepare_topics(self) -> dict[str, int]:
-        """Checks inputs are co-partitioned, creates the table; returns output partition counts."""
+    _run_thread: threading.Thread | None = None
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _prepare_topics(self) -> tuple[int, dict[str, int]]:
+        """Checks co-partitioning, creates table and loop topics; returns the partition
+        count and the partition counts of every topic the processor produces to."""
+        group = self.graph.group
         manager = TopicManager(
             self._brokers, replication_factor=self._replication, extra_config=self._extra_config
         )
-        counts = {edge.topic: manager.partitions(edge.topic) for edge in self.graph.inputs}
+        counts: dict[str, int | None] = {
+            edge.topic: manager.partitions(edge.topic) for edge in self.graph.inputs
+        }
         missing = [topic for topic, count in counts.items() if count is None]
         if missing:
             raise TopicError(
-                f"input topics {missing} of group {self.graph.group!r} do not exist: create "
-                "them first (e.g. TopicManager(brokers).ensure_stream(topic, partitions))"
+                f"input topics {missing} of group {group!r} do not exist: create them first "
+                "(e.g. TopicManager(brokers).ensure_stream(topic, partitions))"
             )
+        for edge in self.graph.joins:
+            count = manager.partitions(edge.table)
+            if count is None:
+                raise TopicError(
+                    f"joined table {edge.table!r} of group {group!r} does not exist: start "
+                    "the processor of its group first"
+                )
+            counts[edge.table] = count
         if len(set(counts.values())) > 1:
             listing = ", ".join(f"{topic!r} has {count}" for topic, count in counts.items())
             raise TopicError(
-                f"the inputs of group {self.graph.group!r} are not co-partitioned: {listing} "
-                "partitions; every input (and the table) needs the same partition count"
+                f"the inputs and joined tables of group {group!r} are not co-partitioned: "
+                f"{listing} partitions; they need the same partition count"
             )
         partitions = next(iter(counts.values()))
         assert partitions is not None
         if self.graph.table is not None:
             manager.ensure_table(self.graph.table, partitions)
-        outputs: dict[str, int] = {}
-        for edge in self.graph.outputs:
-            count = manager.partitions(edge.topic)
+        produced: dict[str, int] = {}
+        if self.graph.loop_topic is not None:
+            produced[self.graph.loop_topic] = manager.ensure_stream(
+                self.graph.loop_topic, partitions
+            )
+            if produced[self.graph.loop_topic] != partitions:
+                raise TopicError(
+                    f"loop topic {self.graph.loop_topic!r} has "
+                    f"{produced[self.graph.loop_topic]} partitions, the inputs {partitions}; "
+                    "recreate it with the inputs' partition count"
+                )
+        targets = [(edge.topic, "output") for edge in self.graph.outputs]
+        targets += [
+            (edge.on_decode_error.topic, "dead-letter")
+            for edge in self.graph.inputs
+            if isinstance(edge.on_decode_error, DeadLetter)
+        ]
+        for topic, kind in targets:
+            count = manager.partitions(topic)
             if count is None:
                 raise TopicError(
-                    f"output topic {edge.topic!r} of group {self.graph.group!r} does not "
-                    "exist: create it first (TopicManager(brokers).ensure_stream)"
+                    f"{kind} topic {topic!r} of group {group!r} does not exist: create it "
+                    "first (TopicManager(brokers).ensure_stream)"
                 )
-            outputs[edge.topic] = count
-        return outputs
+            produced[topic] = count
+        return partitions, produced
+
+    def _start_lookups(self) -> None:
+        for edge in self.graph.lookups:
+            view = View(
+                self._brokers,
+                edge.table,
+                edge.codec,
+                storage=self._storage,
+                partitioner=self._partitioner_name,
+                extra_config=self._extra_config,
+            )
+            self._lookups[edge.table] = view.start()
+        for table, view in self._lookups.items():
+            while not view.wait_running(self._poll_timeout):
+                if self._stopping.is_set():
+                    return
+                if view.error is not None:
+                    raise ProcessorError(f"lookup table {table!r} failed: {view.error}")
+
+    # -- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        outputs = self._prepare_topics()
+        partitions, produced = self._prepare_topics()
         group = self.graph.group
         producer = BatchProducer(
             {**self._config, "enable.idempotence": True, "linger.ms": 5}, self.graph.table
         )
+        self._start_lookups()
         runner = BatchRunner(
-            self.graph, producer, self._partitioner, outputs, self._delivery_timeout
+            self.graph,
+            producer,
+            self._partitioner,
+            produced,
+            self._lookups,
+            self._delivery_timeout,
         )
-        if self.graph.table is not None:
-            self._reader = TableReader(
-                {**self._config, "group.id": f"{group}-table-reader"}, self.graph.table
-            )
+        reader = None
+        if self.graph.table is not None or self.graph.joins:
+            reader = TableReader({**self._config, "group.id": f"{group}-table-reader"})
+        inputs: list[str] = [edge.topic for edge in self.graph.inputs]
+        if self.graph.loop_topic is not None:
+            inputs.append(self.graph.loop_topic)
+        assignment = Assignment(
+            self.graph, self._storage, reader, inputs, self._hot_standby, partitions
+        )
+        self._assignment = assignment
         consumer = Consumer(
             {
                 **self._config,
@@ -190,124 +328,132 @@ class Processor:
                 "on_commit": self._on_commit,
             }
         )
-        self._consumer = consumer
         try:
+            if self._recover_ahead:
+                assignment.recover_ahead(self._stopping, self._poll_timeout)
+            if self._hot_standby:
+                assignment.start_standby()
             consumer.subscribe(
-                [edge.topic for edge in self.graph.inputs],
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
+                inputs,
+                on_assign=lambda c, tps: self._on_assign(c, tps, assignment),
+                on_revoke=lambda c, tps: self._on_release(c, tps, assignment, commit=True),
+                on_lost=lambda c, tps: self._on_release(c, tps, assignment, commit=False),
             )
+            self._state = "running"
             while not self._stopping.is_set():
-                recovering = self._recover_step()
-                timeout = 0.0 if recovering else self._poll_timeout
-                messages = consumer.consume(self._batch_size, timeout)
-                if not messages:
-                    continue
-                commits = runner.run(messages, self._tasks)
-                if runner.pending_error is not None:
-                    if commits:  # the messages before the undecodable one are stored
-                        consumer.commit(offsets=commits, asynchronous=False)
-                    raise runner.pending_error
-                if commits:
-                    consumer.commit(offsets=commits, asynchronous=True)
-        finally:
-            self._shutdown(consumer, producer)
-
-    def _recover_step(self) -> bool:
-        """Replays one chunk of recovering table partitions; True while any is recovering."""
-        reader = self._reader
-        if reader is None or not reader.partitions:
-            return False
-        result = reader.read(self._batch_size, self._poll_timeout)
-        for partition, records in result.records.items():
-            task = self._tasks.get(partition)
-            if task is not None:
-                task.recovered_records += records
-        for partition in result.caught_up:
-            task = self._tasks.get(partition)
-            if task is not None and task.state == "recovering":
-                reader.remove(partition)
-                self._start_processing(task)
-        return bool(reader.partitions)
-
-    def _start_processing(self, task: PartitionTask) -> None:
-        task.mark_running()
-        _logger.info(
-            "group %s partition %d running after replaying %d table records",
-            self.graph.group,
-            task.partition,
-            task.recovered_records,
-        )
-        assert self._consumer is not None
-        inputs = [TopicPartition(edge.topic, task.partition) for edge in self.graph.inputs]
-        self._consumer.resume(inputs)
-        for topic, offset in task.rewind.items():
-            self._consumer.seek(TopicPartition(topic, task.partition, offset))
-        task.rewind.clear()
-
-    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
-        consumer.assign(assigned)
-        consumer.pause(assigned)
-        partitions = sorted({tp.partition for tp in assigned})
-        _logger.info("group %s: assigned partitions %s", self.graph.group, partitions)
-        for partition in partitions:
-            topics = {tp.topic for tp in assigned if tp.partition == partition}
-            if len(topics) != len(self.graph.inputs):
-                _logger.warning(
-                    "group %s: partition %d assigned for %s only, not every input",
-                    self.graph.group,
-                    partition,
-                    sorted(topics),
+                self._check_failures(runner)
+                recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
+                busy = recovering or self._visit_step(runner, assignment)
+                messages = consumer.consume(self._batch_size, 0.0 if busy else self._poll_timeout)
+                if messages:
+                    for task in runner.run(messages, assignment.tasks):
+                        self._update_watermarks(consumer, task)
+                self._commit(
+                    consumer, assignment.tasks.values(), sync=runner.pending_error is not None
                 )
-            table = self.graph.table
-            store = self._storage.open(table, partition) if table is not None else None
-            task = PartitionTask(partition, store)
-            with self._lock:
-                self._tasks[partition] = task
-            if self._reader is not None and store is not None:
-                self._reader.add(partition, store)
-            else:
-                self._start_processing(task)
+                if runner.pending_error is not None:
+                    raise runner.pending_error
+        finally:
+            self._state = "stopping" if self._state == "running" else self._state
+            self._shutdown(consumer, producer, assignment)
 
-    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        self._release(consumer, revoked, commit=True)
+    def _check_failures(self, runner: BatchRunner) -> None:
+        if runner.failure is not None:
+            raise ProcessorError(
+                f"group {self.graph.group!r} failed: {runner.failure}"
+            ) from runner.failure
+        for table, view in self._lookups.items():
+            if view.error is not None:
+                raise ProcessorError(f"lookup table {table!r} failed: {view.error}") from view.error
 
-    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
-        self._release(consumer, lost, commit=False)
+    def _update_watermarks(self, consumer: Consumer, task: PartitionTask) -> None:
+        for topic in task.next_input:
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, task.partition), cached=True
+            )
+            if high >= 0:
+                task.input_high[topic] = high
 
-    def _release(self, consumer: Consumer, partitions: list[TopicPartition], commit: bool) -> None:
+    def _commit(self, consumer: Consumer, tasks: Iterable[PartitionTask], *, sync: bool) -> None:
+        offsets = []
+        for task in list(tasks):
+            for topic, offset in task.commit_offsets().items():
+                if self._committed.get((topic, task.partition)) != offset:
+                    offsets.append(TopicPartition(topic, task.partition, offset))
+        if not offsets:
+            return
+        if sync:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        else:
+            consumer.commit(offsets=offsets, asynchronous=True)
+        for tp in offsets:
+            self._committed[tp.topic, tp.partition] = tp.offset
+
+    def _visit_step(self, runner: BatchRunner, assignment: Assignment) -> bool:
+        """Runs one chunk of the current visit (starting the next queued one); True if one
+        is in progress."""
+        if self._visit is None:
+            try:
+                self._visit = self._visits.get_nowait()
+            except queue.Empty:
+                return False
+            self._visit.begin(assignment.tasks)
+        visit = self._visit
+        try:
+            more = visit.step(runner, assignment.tasks, self._batch_size)
+        except BaseException as exc:
+            visit.abort(exc)
+            self._visit = None
+            raise
+        if not more:
+            self._visit = None
+        return more
+
+    # -- rebalances ----------------------------------------------------------------------
+
+    def _on_assign(
+        self, consumer: Consumer, assigned: list[TopicPartition], assignment: Assignment
+    ) -> None:
+        _logger.info(
+            "group %s: assigned %s", self.graph.group, sorted({tp.partition for tp in assigned})
+        )
+        assignment.assign(consumer, assigned)
+        self._notify_rebalance(assignment)
+
+    def _on_release(
+        self,
+        consumer: Consumer,
+        partitions: list[TopicPartition],
+        assignment: Assignment,
+        *,
+        commit: bool,
+    ) -> None:
         numbers = sorted({tp.partition for tp in partitions})
         _logger.info(
-            "group %s: partitions %s %s",
-            self.graph.group,
-            numbers,
-            "revoked" if commit else "lost",
+            "group %s: partitions %s %s", self.graph.group, numbers, "revoked" if commit else "lost"
         )
-        tasks = [self._tasks[p] for p in numbers if p in self._tasks]
+        if self._visit is not None and self._visit.touches(numbers):
+            self._visit.abort(VisitAborted(f"partitions {numbers} were revoked by a rebalance"))
+            self._visit = None
+        tasks = [assignment.tasks[p] for p in numbers if p in assignment.tasks]
         if commit:
-            offsets = [
-                TopicPartition(topic, task.partition, offset)
-                for task in tasks
-                for topic, offset in task.next_input.items()
-            ]
-            if offsets:
-                try:
-                    consumer.commit(offsets=offsets, asynchronous=False)
-                except KafkaException as exc:
-                    _logger.warning(
-                        "group %s: committing revoked partitions failed (%s); their last "
-                        "batch will be processed again by the next owner",
-                        self.graph.group,
-                        exc,
-                    )
-        for task in tasks:
-            if self._reader is not None:
-                self._reader.remove(task.partition)
-            with self._lock:
-                del self._tasks[task.partition]
-            if task.store is not None:
-                task.store.close()
+            try:
+                self._commit(consumer, tasks, sync=True)
+            except KafkaException as exc:
+                _logger.warning(
+                    "group %s: committing revoked partitions failed (%s); their last batch "
+                    "will be processed again by the next owner",
+                    self.graph.group,
+                    exc,
+                )
+        for task in assignment.release(numbers):
+            for topic in task.next_input:
+                self._committed.pop((topic, task.partition), None)
+        self._notify_rebalance(assignment)
+
+    def _notify_rebalance(self, assignment: Assignment) -> None:
+        if self._rebalance_callback is not None:
+            self._rebalance_callback(frozenset(assignment.tasks))
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is not None and error.code() != KafkaError._NO_OFFSET:
@@ -318,18 +464,25 @@ class Processor:
                 error.str(),
             )
 
-    def _shutdown(self, consumer: Consumer, producer: BatchProducer) -> None:
-        final_stats = self.stats()
+    def _shutdown(
+        self, consumer: Consumer, producer: BatchProducer, assignment: Assignment
+    ) -> None:
+        final = self.stats()
+        if self._visit is not None:
+            self._visit.abort(VisitAborted("the processor stopped"))
+        while True:
+            try:
+                self._visits.get_nowait().abort(VisitAborted("the processor stopped"))
+            except queue.Empty:
+                break
         try:
             consumer.close()  # revokes (commits) and leaves the group
         except (KafkaException, RuntimeError) as exc:
             _logger.warning("group %s: closing the consumer failed: %s", self.graph.group, exc)
         producer.close(self._delivery_timeout)
-        if self._reader is not None:
-            self._reader.close()
-        with self._lock:
-            tasks, self._tasks = list(self._tasks.values()), {}
-        for task in tasks:
-            if task.store is not None:
-                task.store.close()
-        self._final_stats = final_stats
+        for view in self._lookups.values():
+            view.stop()
+        if assignment.reader is not None:
+            assignment.reader.close()
+        assignment.close()
+        self._final_stats = final

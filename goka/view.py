@@ -140,11 +140,11 @@ class View(Generic[T]):
         return self._error
 
     def _follow(self) -> None:
-        reader = TableReader(self._config, self.table)
+        reader = TableReader(self._config)
         try:
             for partition, store in self._stores.items():
-                reader.add(partition, store)
-            pending = set(self._stores)
+                reader.add(self.table, partition, store)
+            pending = {(self.table, partition) for partition in self._stores}
             while not self._stopping.is_set():
                 result = reader.read(10_000, self._poll_timeout)
                 self.recovered_records += sum(result.records.values())

@@ -13,8 +13,6 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import asdict
-from typing import Any
 
 import click
 
@@ -123,7 +121,6 @@ def process(
         batch_size=batch_size,
         extra_config=_extra_config(config),
     )
-    last_stats: dict[int, Any] = {}
 
     def on_signal(signum: int, frame: object) -> None:
         processor.stop()
@@ -135,9 +132,7 @@ def process(
     except goka.GokaError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    finally:
-        last_stats = {p: asdict(s) for p, s in processor.stats().items()}
-    click.echo(json.dumps({"event": "stopped", "group": group, "partitions": last_stats}))
+    click.echo(json.dumps({"event": "stopped", **processor.stats()}))
 
 
 @cli.command()

@@ -34,13 +34,12 @@ def test_a_full_graph_keeps_its_edges_in_order() -> None:
     assert [e.topic for e in graph.inputs] == ["clicks", "views"]
     assert [e.topic for e in graph.outputs] == ["alerts", "audit"]
     assert graph.inputs[0] == InputEdge(goka.Stream("clicks"), codec.String(), callback)
-    assert graph.input_edge("views").callback is other_callback
-    assert graph.output_edge("alerts") == OutputEdge(goka.Stream("alerts"), codec.JSON())
-    assert graph.output_edge("clicks") is None
+    assert graph.inputs[1].callback is other_callback
+    assert graph.outputs[0] == OutputEdge(goka.Stream("alerts"), codec.JSON())
     assert graph.persist == PersistEdge(codec.Int64())
     assert graph.table == "counter-table"
-    with pytest.raises(KeyError):
-        graph.input_edge("alerts")
+    assert graph.loop is None and graph.loop_topic is None
+    assert graph.copartitioned == ["clicks", "views"]
 
 
 def test_group_table_is_group_dash_table() -> None:
@@ -102,7 +101,7 @@ def test_own_table_as_input() -> None:
 
 
 def test_own_table_as_output() -> None:
-    with pytest.raises(ConfigError, match=r"own table; write to it with ctx\.set_value.*output"):
+    with pytest.raises(ConfigError, match=r"own table; use ctx\.set_value, not an output edge"):
         goka.define_group(
             "g",
             goka.input("clicks", codec.String(), callback),
@@ -157,7 +156,7 @@ def test_non_codec(not_a_codec: Any) -> None:
 
 
 def test_non_edge() -> None:
-    with pytest.raises(ConfigError, match=r"is not an edge; use goka\.input\(\.\.\.\)"):
+    with pytest.raises(ConfigError, match=r"is not an edge; use goka\.input, output, persist"):
         goka.define_group("g", goka.input("clicks", codec.String(), callback), "alerts")  # type: ignore[arg-type]
 
 

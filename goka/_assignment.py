@@ -1,0 +1,217 @@
+"""Which partitions a processor holds, and in which state: recovering, running or standby.
+
+An assigned partition recovers its group-table and joined-table partitions from their local
+stores' offsets to the end of the topics (input paused), then runs: the group table is then
+written only by this processor, while joined tables keep being followed. With hot standby,
+every partition not assigned is kept caught up passively, so taking it over replays only the
+delta. Stores stay open while a partition is assigned or on standby; local files survive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from goka._partition import PartitionTask
+from goka._table_reader import TableReader
+from goka.graph import GroupGraph
+from goka.storage import Storage, StorageFactory
+
+__all__ = ["Assignment"]
+
+_logger = logging.getLogger("goka.processor")
+
+
+@dataclass
+class _Stores:
+    table: Storage | None
+    joins: dict[str, Storage]
+    standby_records: int = 0
+
+    def all(self) -> list[tuple[str | None, Storage]]:
+        pairs: list[tuple[str | None, Storage]] = [(None, self.table)] if self.table else []
+        return pairs + list(self.joins.items())
+
+
+@dataclass
+class Assignment:
+    graph: GroupGraph
+    storage: StorageFactory
+    reader: TableReader | None
+    inputs: list[str]
+    hot_standby: bool
+    partition_count: int
+    tasks: dict[int, PartitionTask] = field(default_factory=dict)
+    _stores: dict[int, _Stores] = field(default_factory=dict)
+    _standby: set[int] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- opening and following stores ---------------------------------------------------
+
+    def _open(self, partition: int) -> _Stores:
+        stores = self._stores.get(partition)
+        if stores is None:
+            table = self.graph.table
+            stores = _Stores(
+                table=self.storage.open(table, partition) if table is not None else None,
+                joins={e.table: self.storage.open(e.table, partition) for e in self.graph.joins},
+            )
+            self._stores[partition] = stores
+        return stores
+
+    def _close(self, partition: int) -> None:
+        stores = self._stores.pop(partition, None)
+        if stores is None:
+            return
+        for topic, store in stores.all():
+            if self.reader is not None:
+                self.reader.remove(topic or self._table_topic, partition)
+            store.close()
+
+    @property
+    def _table_topic(self) -> str:
+        return self.graph.table or ""
+
+    def _follow(self, partition: int, stores: _Stores) -> set[tuple[str, int]]:
+        """(Re)start following every table partition of ``stores``; returns them."""
+        followed = set()
+        if self.reader is not None:
+            for topic, store in stores.all():
+                name = topic or self._table_topic
+                self.reader.add(name, partition, store)
+                followed.add((name, partition))
+        return followed
+
+    # -- rebalances ---------------------------------------------------------------------
+
+    def assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        consumer.assign(assigned)
+        consumer.pause(assigned)
+        partitions = sorted({tp.partition for tp in assigned})
+        for partition in partitions:
+            topics = {tp.topic for tp in assigned if tp.partition == partition}
+            if topics != set(self.inputs):
+                _logger.warning(
+                    "group %s: partition %d assigned for %s only, not every input %s",
+                    self.graph.group,
+                    partition,
+                    sorted(topics),
+                    self.inputs,
+                )
+            self._standby.discard(partition)
+            stores = self._open(partition)
+            task = PartitionTask(partition, stores.table, join_stores=stores.joins)
+            task.pending = self._follow(partition, stores)
+            with self._lock:
+                self.tasks[partition] = task
+            if not task.pending:
+                self._run(consumer, task)
+
+    def release(self, partitions: list[int]) -> list[PartitionTask]:
+        """Stop processing ``partitions`` (revoked or lost); returns their tasks."""
+        released = []
+        for partition in partitions:
+            with self._lock:
+                task = self.tasks.pop(partition, None)
+            if task is None:
+                continue
+            released.append(task)
+            if self.hot_standby:
+                self._standby.add(partition)
+                self._follow(partition, self._stores[partition])
+            else:
+                self._close(partition)
+        return released
+
+    def start_standby(self) -> None:
+        """Follow every partition not assigned (hot standby)."""
+        for partition in range(self.partition_count):
+            if partition not in self.tasks and partition not in self._standby:
+                self._standby.add(partition)
+                self._follow(partition, self._open(partition))
+
+    def recover_ahead(self, stopping: threading.Event, timeout: float) -> None:
+        """Replay every table and join partition to the end (before joining the group)."""
+        pending: set[tuple[str, int]] = set()
+        for partition in range(self.partition_count):
+            pending |= self._follow(partition, self._open(partition))
+        while pending and not stopping.is_set() and self.reader is not None:
+            result = self.reader.read(10_000, timeout)
+            self._count_standby(result.records)
+            pending -= result.caught_up
+        if not self.hot_standby:
+            for partition in range(self.partition_count):
+                self._close(partition)
+        else:
+            self._standby.update(range(self.partition_count))
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def step(self, consumer: Consumer, max_records: int, timeout: float) -> bool:
+        """Reads one chunk of followed table partitions; True while any partition recovers."""
+        reader = self.reader
+        if reader is None or not reader.partitions:
+            return False
+        result = reader.read(max_records, timeout)
+        for (_, partition), records in result.records.items():
+            task = self.tasks.get(partition)
+            if task is not None and task.state == "recovering":
+                task.recovered_records += records
+        self._count_standby(result.records)
+        for topic, partition in result.caught_up:
+            task = self.tasks.get(partition)
+            if task is None or task.state != "recovering":
+                continue
+            task.pending.discard((topic, partition))
+            if not task.pending:
+                if self.graph.table is not None:  # we write it from now on; joins go on
+                    reader.remove(self.graph.table, partition)
+                self._run(consumer, task)
+        return any(task.state == "recovering" for task in self.tasks.values())
+
+    def _count_standby(self, records: dict[tuple[str, int], int]) -> None:
+        for (_, partition), count in records.items():
+            if partition in self._standby:
+                self._stores[partition].standby_records += count
+
+    def _run(self, consumer: Consumer, task: PartitionTask) -> None:
+        task.mark_running()
+        _logger.info(
+            "group %s partition %d running after replaying %d table records",
+            self.graph.group,
+            task.partition,
+            task.recovered_records,
+        )
+        consumer.resume([TopicPartition(topic, task.partition) for topic in self.inputs])
+        for topic, offset in task.rewind.items():
+            consumer.seek(TopicPartition(topic, task.partition, offset))
+        task.rewind.clear()
+
+    # -- stats and shutdown ---------------------------------------------------------------
+
+    def stats(self) -> dict[int, dict[str, Any]]:
+        with self._lock:
+            tasks = list(self.tasks.values())
+        result = {task.partition: task.stats() for task in tasks}
+        for partition in sorted(self._standby):
+            stores = self._stores.get(partition)
+            if stores is None or partition in result:
+                continue
+            result[partition] = {
+                "state": "standby",
+                "table": {"offset": stores.table.offset() if stores.table else None},
+                "joins": {table: store.offset() for table, store in stores.joins.items()},
+                "recovered_records": stores.standby_records,
+            }
+        return dict(sorted(result.items()))
+
+    def close(self) -> None:
+        with self._lock:
+            self.tasks.clear()
+        self._standby.clear()
+        for partition in list(self._stores):
+            self._close(partition)
