@@ -17,11 +17,17 @@ from goka.graph import (
     GroupGraph,
     Stream,
     Table,
+    dead_letter,
     define_group,
     group_table,
     input,
+    join,
+    lookup,
+    loop,
+    loop_topic,
     output,
     persist,
+    visitor,
 )
 from goka.processor import Processor
 from goka.storage import LMDBStorage, MemoryStorage
@@ -43,9 +49,15 @@ __all__ = [
     "TopicManager",
     "View",
     "codec",
+    "dead_letter",
     "define_group",
     "group_table",
     "input",
+    "join",
+    "lookup",
+    "loop",
+    "loop_topic",
     "output",
     "persist",
+    "visitor",
 ]

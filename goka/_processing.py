@@ -147,9 +147,10 @@ class BatchRunner:
             if called.is_set():
                 raise GokaError(f"the completion of {topic!r} offset {offset} was already called")
             called.set()
-            if error is not None:
+            if error is not None:  # the message stays uncommitted: it is processed again
                 self.fail(error)
-            task.complete(topic, offset)
+            else:
+                task.complete(topic, offset)
 
         return done
 

@@ -13,6 +13,7 @@ import pytest
 import goka
 import goka.codec
 import goka.storage
+import goka.tester
 
 EXPECTED: dict[str, list[str]] = {
     "goka": [
@@ -30,20 +31,35 @@ EXPECTED: dict[str, list[str]] = {
         "TopicManager",
         "View",
         "codec",
+        "dead_letter",
         "define_group",
         "group_table",
         "input",
+        "join",
+        "lookup",
+        "loop",
+        "loop_topic",
         "output",
         "persist",
+        "visitor",
     ],
     "goka.storage": ["LMDBStorage", "MemoryStorage", "Storage", "StorageFactory"],
     "goka.codec": ["JSON", "Bytes", "Codec", "Int64", "Protobuf", "String"],
+    "goka.tester": [
+        "OutputTracker",
+        "TableHandle",
+        "Tester",
+        "TesterProcessor",
+        "TesterView",
+        "TrackedMessage",
+    ],
 }
 
 MODULES: dict[str, ModuleType] = {
     "goka": goka,
     "goka.storage": goka.storage,
     "goka.codec": goka.codec,
+    "goka.tester": goka.tester,
 }
 
 
