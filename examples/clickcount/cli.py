@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 import time
 
 import click
 
 import goka
+from examples._running import run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
 
@@ -102,6 +102,10 @@ def emit(
 )
 @click.option("--partitioner", type=_PARTITIONERS, default="murmur2", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--hot-standby", is_flag=True, help="keep the partitions of others caught up")
+@click.option("--recover-ahead", is_flag=True, help="replay the table before joining the group")
+@click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
+@click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @_config_option
 def process(
     brokers: str,
@@ -110,6 +114,10 @@ def process(
     storage_dir: str,
     partitioner: str,
     batch_size: int,
+    hot_standby: bool,
+    recover_ahead: bool,
+    stats_file: str | None,
+    stats_interval: float,
     config: tuple[str, ...],
 ) -> None:
     """Count clicks until SIGTERM or Ctrl-C; then print the final stats as JSON."""
@@ -119,20 +127,11 @@ def process(
         storage=goka.LMDBStorage(storage_dir),
         partitioner=partitioner,
         batch_size=batch_size,
+        hot_standby=hot_standby,
+        recover_ahead=recover_ahead,
         extra_config=_extra_config(config),
     )
-
-    def on_signal(signum: int, frame: object) -> None:
-        processor.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        processor.run()
-    except goka.GokaError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    click.echo(json.dumps({"event": "stopped", **processor.stats()}))
+    run_processor(processor, stats_file=stats_file, stats_interval=stats_interval)
 
 
 @cli.command()

@@ -1,0 +1,59 @@
+"""Running a processor from an example's command line: signals, stats file, exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+
+import click
+
+import goka
+
+__all__ = ["run_processor"]
+
+
+def _write_stats(processor: goka.Processor, path: str) -> None:
+    """Replace ``path`` atomically, so readers never see half a document."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(processor.stats(), f)
+    os.replace(tmp, path)
+
+
+def run_processor(
+    processor: goka.Processor, *, stats_file: str | None = None, stats_interval: float = 1.0
+) -> None:
+    """Run until SIGTERM or Ctrl-C, then print the final stats as one JSON line.
+
+    With ``stats_file``, the stats are also written there every ``stats_interval`` seconds
+    and once more at the end. Exits with status 1 and the error on stderr if the processor
+    fails.
+    """
+
+    def on_signal(signum: int, frame: object) -> None:
+        processor.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done = threading.Event()
+
+    def write_periodically() -> None:
+        while stats_file is not None and not done.wait(stats_interval):
+            _write_stats(processor, stats_file)
+
+    writer = threading.Thread(target=write_periodically, daemon=True)
+    writer.start()
+    try:
+        processor.run()
+    except goka.GokaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        done.set()
+        writer.join()
+        if stats_file is not None:
+            _write_stats(processor, stats_file)
+    click.echo(json.dumps({"event": "stopped", **processor.stats()}))
