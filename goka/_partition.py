@@ -39,6 +39,8 @@ class PartitionTask:
     recovery_seconds: float | None = None
     messages_in: int = 0
     bytes_in: int = 0
+    batch_messages: int = 0
+    batch_bytes: int = 0
     messages_out: int = 0
     bytes_out: int = 0
     skipped: int = 0

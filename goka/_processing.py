@@ -197,12 +197,16 @@ class BatchRunner:
                 continue
             self._call(callback, Context(self, task, msg, msg.key() or b""), value, task)
             processed[task, topic] = msg.offset() + 1
-            task.messages_in += 1
-            task.bytes_in += len(raw) if raw is not None else 0
+            task.batch_messages += 1
+            task.batch_bytes += len(raw) if raw is not None else 0
             touched[partition] = task
         self._store(touched.values())
         for (task, topic), offset in processed.items():
             task.next_input[topic] = offset  # stored: from now on it may be committed
+        for task in touched.values():  # counted once stored, so stats() stays consistent
+            task.messages_in += task.batch_messages
+            task.bytes_in += task.batch_bytes
+            task.batch_messages = task.batch_bytes = 0
         return list(touched.values())
 
     def visit(

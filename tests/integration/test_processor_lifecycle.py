@@ -1,0 +1,106 @@
+"""Rebalance callback, stats, stop with a timeout, and recovering ahead of joining."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import goka
+from examples.clickcount import define_clickcount
+from goka import codec
+from tests.conftest import RunningProcessor, unique
+
+pytestmark = pytest.mark.broker
+
+TIMEOUT = 60.0
+
+
+def emit_clicks(brokers: str, topic: str, count: int, keys: int) -> None:
+    with goka.Emitter(brokers, topic, codec.String()) as emitter:
+        for i in range(count):
+            emitter.emit(f"user-{i % keys}", "click")
+
+
+def wait_processed(runner: RunningProcessor, count: int) -> dict[str, dict[str, object]]:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        partitions = runner.processor.stats()["partitions"]
+        if sum(int(p.get("messages_in", 0)) for p in partitions.values()) >= count:
+            return partitions
+        assert time.monotonic() < deadline, "not processed in time"
+        time.sleep(0.05)
+
+
+def test_stats_rebalance_callback_and_stop(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    topic = topic_factory("clicks", partitions=3)
+    group = unique("stats")
+    assignments: list[frozenset[int]] = []
+    emit_clicks(goka_brokers, topic, 600, 30)
+    runner = processor_factory(
+        define_clickcount(topic, group), rebalance_callback=assignments.append
+    )
+    partitions = wait_processed(runner, 600)
+    assert assignments[-1] == frozenset({0, 1, 2})
+    stats = runner.processor.stats()
+    assert stats["group"] == group and stats["state"] == "running"
+    assert sum(int(p["messages_in"]) for p in partitions.values()) == 600  # type: ignore[call-overload]
+    for partition, p in partitions.items():
+        assert p["state"] == "running"
+        [(name, position)] = p["input"].items()  # type: ignore[attr-defined]
+        assert name == topic
+        assert position["lag"] == 0 and position["offset"] == position["high_watermark"] > 0
+        assert p["table"]["offset"] > 0  # type: ignore[index]
+        assert p["bytes_in"] == 5 * p["messages_in"]  # type: ignore[operator]
+        assert p["recovery_seconds"] is not None
+        assert isinstance(partition, int)
+
+    assert runner.processor.stop(timeout=TIMEOUT) is True
+    assert runner.join(TIMEOUT) is None
+    assert runner.processor.state == "stopped"
+    assert assignments[-1] == frozenset()  # the final revocation is reported too
+    assert sorted(runner.processor.stats()["partitions"]) == [0, 1, 2]  # as it stopped
+
+
+def test_recover_ahead_replays_the_table_before_joining(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+    tmp_path: Path,
+) -> None:
+    topic = topic_factory("clicks", partitions=3)
+    group = unique("ahead")
+    graph = define_clickcount(topic, group)
+    emit_clicks(goka_brokers, topic, 900, 300)
+    first = processor_factory(graph)  # fills the table; its storage is thrown away
+    wait_processed(first, 900)
+    assert first.stop() is None
+
+    ahead = processor_factory(graph, storage=goka.LMDBStorage(tmp_path), recover_ahead=True)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        partitions = ahead.processor.stats()["partitions"]
+        if len(partitions) == 3 and all(p["state"] == "running" for p in partitions.values()):
+            break
+        assert time.monotonic() < deadline, "the partitions did not start running"
+        time.sleep(0.05)
+    # everything was replayed before joining: once assigned, the partitions replay nothing
+    # (a processor with fresh storage that does not recover ahead replays ~300 records each)
+    assert {p: s["recovered_records"] for p, s in partitions.items()} == {0: 0, 1: 0, 2: 0}
+    with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
+        assert view.wait_running(TIMEOUT)
+        assert sum(v for _, v in view.items()) == 900
+    assert sorted(p.name for p in (tmp_path / goka.group_table(group)).iterdir()) == ["0", "1", "2"]
+    assert ahead.stop() is None
+
+
+def test_hot_standby_and_recover_ahead_need_a_table(goka_brokers: str) -> None:
+    graph = goka.define_group(unique("g"), goka.input("t", codec.String(), lambda c, m: None))
+    with pytest.raises(goka.errors.ConfigError, match="no table and no joins"):
+        goka.Processor(goka_brokers, graph, hot_standby=True)
