@@ -59,11 +59,27 @@ class DevBroker:
     ``start()`` returns once the broker answers a metadata request; ``stop()`` terminates it
     (SIGINT, then SIGKILL after ``stop_timeout`` seconds). Usable as a context manager.
     The broker's output goes to a log file in the temp directory (``log_path``).
+
+    Args:
+        port: the loopback port to listen on (default: a free one the OS picks).
+        advertise: the ``host:port`` the broker tells clients to connect to (default: its
+            listener), e.g. a proxy in front of it.
     """
 
-    def __init__(self, *, start_timeout: float = 30.0, stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        advertise: str | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
         if start_timeout <= 0 or stop_timeout <= 0:
             raise ValueError("start_timeout and stop_timeout must be positive seconds")
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {port}")
+        self._fixed_port = port
+        self._advertise = advertise
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -75,7 +91,7 @@ class DevBroker:
         """The ``bootstrap.servers`` value, e.g. ``127.0.0.1:40123``."""
         if self._port is None or self._proc is None:
             raise DevBrokerError("the dev broker is not running: call start() first")
-        return f"127.0.0.1:{self._port}"
+        return self._advertise or f"127.0.0.1:{self._port}"
 
     @property
     def pid(self) -> int | None:
@@ -87,8 +103,9 @@ class DevBroker:
         binary = _broker_binary()
         last_error = ""
         for _ in range(_START_ATTEMPTS):
-            port = _free_loopback_port()
+            port = self._fixed_port or _free_loopback_port()
             url = f"tcp://127.0.0.1:{port}"
+            advertised = f"tcp://{self._advertise}" if self._advertise else url
             log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the broker writes to it
                 prefix="goka-devbroker-", suffix=".log", delete=False
             )
@@ -100,7 +117,7 @@ class DevBroker:
                     "--listener-url",
                     url,
                     "--advertised-listener-url",
-                    url,
+                    advertised,
                     "--storage-engine",
                     "memory://tansu/",
                 ],
@@ -115,6 +132,7 @@ class DevBroker:
                 return self
             last_error = self._read_log()
             self._terminate(proc)
+            os.unlink(log.name)
         raise DevBrokerError(
             f"the dev broker did not answer a metadata request within {self._start_timeout}s "
             f"after {_START_ATTEMPTS} attempts; its last output:\n{last_error}"

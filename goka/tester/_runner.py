@@ -168,13 +168,14 @@ class GroupRunner:
                 f"group {self.group!r} has no visitor {name!r} (declared: {sorted(callbacks)}): "
                 f"add goka.visitor({name!r}, callback) to define_group"
             )
+        if self.graph.table is None:
+            raise ConfigError(
+                f"group {self.group!r} has no table to visit: add goka.persist(codec) to "
+                "define_group"
+            )
         visited = 0
         for task in self.tasks:
-            if task.store is None:
-                raise ConfigError(
-                    f"group {self.group!r} has no table to visit: add goka.persist(codec) to "
-                    "define_group"
-                )
+            assert task.store is not None  # every task of a group with a table has a store
             for raw_key in [key for key, _ in task.store.items()]:
                 self._call(callback, Context(self, task, VisitMessage(), raw_key), meta, task)
                 visited += 1

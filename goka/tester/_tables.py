@@ -96,6 +96,8 @@ class TesterView(Generic[T]):
     Starting, stopping and ``with`` work as on a View and change nothing.
     """
 
+    __test__ = False  # not a pytest test class, though its name starts with "Test"
+
     def __init__(self, core: Core, table: str, codec: Codec[T]) -> None:
         count = core.topics.count(table)
         if count is None:

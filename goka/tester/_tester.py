@@ -23,6 +23,8 @@ T = TypeVar("T")
 class TesterProcessor:
     """A group running in a :class:`Tester` (returned by ``Tester.add_processor``)."""
 
+    __test__ = False  # not a pytest test class, though its name starts with "Test"
+
     def __init__(self, core: Core, runner: GroupRunner) -> None:
         self._core = core
         self._runner = runner
@@ -85,6 +87,8 @@ class Tester:
     before it, as a stopped processor's would. Messages still pending then are processed by
     the next call.
     """
+
+    __test__ = False  # not a pytest test class, though its name starts with "Test"
 
     def __init__(
         self, *, partitions: int = 1, partitioner: str = "murmur2", max_cascade: int = 100_000

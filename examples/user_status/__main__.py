@@ -1,0 +1,3 @@
+from examples.user_status.cli import cli
+
+cli()

@@ -1,0 +1,101 @@
+"""A broker outage does not kill a processor: its lookup view reconnects with backoff."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import goka
+from goka import codec
+from goka.devbroker import DevBroker, _free_loopback_port
+from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
+from tests.support.proxy import TcpProxy
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+TIMEOUT = 60.0
+
+
+@pytest.fixture
+def proxied() -> Iterator[tuple[str, TcpProxy]]:
+    """A dev broker of its own, reachable (and advertised) only through a cuttable proxy."""
+    port = _free_loopback_port()
+    with TcpProxy(port) as proxy, DevBroker(port=port, advertise=f"127.0.0.1:{proxy.port}") as b:
+        yield b.bootstrap, proxy
+
+
+def wait_for(brokers: str, table: str, expected: dict[str, str]) -> None:
+    goka.TopicManager(brokers).wait_for(table, TIMEOUT)
+    with goka.View(brokers, table, codec.String()) as view:
+        assert view.wait_running(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while dict(view.items()) != expected:
+            assert time.monotonic() < deadline, dict(view.items())
+            time.sleep(0.1)
+
+
+def test_processor_with_lookup_survives_a_broker_outage(
+    proxied: tuple[str, TcpProxy], caplog: pytest.LogCaptureFixture
+) -> None:
+    brokers, proxy = proxied
+    manager = goka.TopicManager(brokers)
+    names_topic, requests_topic = unique("names"), unique("requests")
+    manager.ensure_stream(names_topic, 2)
+    manager.ensure_stream(requests_topic, 2)
+    names_group, greeter_group = unique("names"), unique("greeter")
+    names_table = goka.group_table(names_group)
+
+    def set_name(ctx: goka.Context, name: str) -> None:
+        ctx.set_value(name)
+
+    def greet(ctx: goka.Context, user: str) -> None:
+        ctx.set_value(f"hello {ctx.lookup(names_table, user)}")
+
+    names = goka.define_group(
+        names_group, goka.input(names_topic, codec.String(), set_name), goka.persist(codec.String())
+    )
+    greeter = goka.define_group(
+        greeter_group,
+        goka.input(requests_topic, codec.String(), greet),
+        goka.lookup(names_table, codec.String()),
+        goka.persist(codec.String()),
+    )
+    with goka.Emitter(brokers, names_topic, codec.String()) as emitter:
+        emitter.emit_sync("u1", "ann")
+    runners = [
+        RunningProcessor(goka.Processor(brokers, graph, extra_config=FAST_GROUP_CONFIG))
+        for graph in (names, greeter)
+    ]
+    try:
+        wait_for(brokers, names_table, {"u1": "ann"})
+        with goka.Emitter(brokers, requests_topic, codec.String()) as emitter:
+            emitter.emit_sync("r1", "u1")
+        wait_for(brokers, goka.group_table(greeter_group), {"r1": "hello ann"})
+
+        caplog.clear()
+        proxy.cut()
+        time.sleep(4.0)  # an outage: every connection dropped and refused
+        assert [r.error for r in runners] == [None, None]
+        proxy.restore()
+        assert any("kafka client error" in r.getMessage() for r in caplog.records), (
+            "the clients did not notice the outage"
+        )
+
+        with goka.Emitter(brokers, names_topic, codec.String()) as emitter:
+            emitter.emit_sync("u2", "bob")
+        wait_for(brokers, names_table, {"u1": "ann", "u2": "bob"})
+        deadline = time.monotonic() + TIMEOUT  # the lookup view follows the change
+        while runners[1].processor.stats()["lookups"] != {names_table: "running"}:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)
+        with goka.Emitter(brokers, requests_topic, codec.String()) as emitter:
+            emitter.emit_sync("r2", "u2")
+        wait_for(brokers, goka.group_table(greeter_group), {"r1": "hello ann", "r2": "hello bob"})
+        assert [r.error for r in runners] == [None, None]
+    finally:
+        for runner in runners:
+            runner.stop()
+    assert [r.error for r in runners] == [None, None]
