@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/python -m examples.clickcount demo
+	$(BIN)/python -m examples.user_status demo
 
 test: lint
 	$(BIN)/python -m pytest -p no:cacheprovider -ra
