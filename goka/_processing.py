@@ -15,31 +15,22 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import TopicPartition
-
+from goka._host import GraphHost, Headers, dead_letter_headers
 from goka._kafka_errors import raise_if_permanent
 from goka._partition import PartitionTask
-from goka._producer import BatchProducer, Headers
+from goka._producer import BatchProducer
 from goka.codec import Codec
-from goka.context import Completion, Context
-from goka.errors import CallbackFailed, CodecError, ConfigError, GokaError, ProcessorError
-from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge, OutputEdge
+from goka.context import Context
+from goka.errors import CallbackFailed, CodecError, GokaError, ProcessorError
+from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge
 from goka.partitioner import Partitioner
 
 if TYPE_CHECKING:
     from goka.view import View
 
-__all__ = ["DEAD_LETTER_HEADERS", "BatchRunner", "VisitMessage", "commit_list"]
+__all__ = ["BatchRunner", "VisitMessage"]
 
 _logger = logging.getLogger("goka.processor")
-
-DEAD_LETTER_HEADERS = (
-    "goka-error",
-    "goka-source-topic",
-    "goka-source-partition",
-    "goka-source-offset",
-)
-"""Headers added to a dead-lettered message, after the message's own headers."""
 
 
 class VisitMessage:
@@ -63,7 +54,7 @@ class VisitMessage:
 _VISIT_MESSAGE = VisitMessage()
 
 
-class BatchRunner:
+class BatchRunner(GraphHost):
     def __init__(
         self,
         graph: GroupGraph,
@@ -73,19 +64,9 @@ class BatchRunner:
         lookups: Mapping[str, View[Any]],
         delivery_timeout: float,
     ) -> None:
-        self.group: str = graph.group
+        super().__init__(graph)
         self.table = graph.table
-        self.table_codec: Codec[Any] | None = graph.persist.codec if graph.persist else None
-        self._inputs: dict[str, tuple[Codec[Any], Callback, InputEdge | None]] = {
-            edge.topic: (edge.codec, edge.callback, edge) for edge in graph.inputs
-        }
-        if graph.loop is not None and graph.loop_topic is not None:
-            self._inputs[graph.loop_topic] = (graph.loop.codec, graph.loop.callback, None)
-        self._loop_topic = graph.loop_topic
-        self._loop_codec = graph.loop.codec if graph.loop is not None else None
-        self._outputs: dict[str, OutputEdge] = {edge.topic: edge for edge in graph.outputs}
-        self._joins: dict[str, Codec[Any]] = {edge.table: edge.codec for edge in graph.joins}
-        self._lookups = lookups
+        self._views = lookups
         self._producer = producer
         self._partitioner = partitioner
         self._partitions = dict(partition_counts)
@@ -97,62 +78,29 @@ class BatchRunner:
         self.pending_error: GokaError | None = None
         """An undecodable message under the 'fail' policy ended the last batch before it."""
 
-    # -- ContextHost ---------------------------------------------------------------------
+    # -- the GraphHost parts -------------------------------------------------------------
 
-    def emit(self, topic: str, key: str, value: Any, headers: Mapping[str, bytes] | None) -> None:
-        edge = self._outputs.get(topic)
-        if edge is None:
-            raise ConfigError(
-                f"topic {topic!r} is not configured for output. Did you specify "
-                f"goka.output({topic!r}, codec) when defining group {self.group!r}?"
-            )
-        self._send(topic, key, value, edge.codec, headers)
-
-    def loopback(self, key: str, value: Any, headers: Mapping[str, bytes] | None) -> None:
-        if self._loop_topic is None or self._loop_codec is None:
-            raise ConfigError(
-                f"group {self.group!r} has no loop: add goka.loop(codec, callback) to "
-                "define_group to use ctx.loopback()"
-            )
-        self._send(self._loop_topic, key, value, self._loop_codec, headers)
-
-    def join(self, table: str, partition: int, raw_key: bytes) -> Any:
-        codec = self._joins.get(table)
+    def _send(
+        self, topic: str, raw_key: bytes, value: bytes | None, headers: Headers | None
+    ) -> None:
+        partition = self._partitioner(raw_key, self._partitions[topic])
+        self._producer.produce(topic, raw_key, value, partition, headers)
         task = self._current
-        if codec is None or task is None:
-            raise ConfigError(
-                f"table {table!r} is not joined by group {self.group!r}: add "
-                f"goka.join({table!r}, codec) to define_group (joined: {sorted(self._joins)})"
-            )
-        raw = task.join_stores[table].get(raw_key)
-        return None if raw is None else codec.decode(raw)
+        if task is not None:
+            task.messages_out += 1
+            task.bytes_out += len(raw_key) + (len(value) if value is not None else 0)
 
-    def lookup(self, table: str, key: str) -> Any:
-        view = self._lookups.get(table)
-        if view is None:
-            raise ConfigError(
-                f"table {table!r} is not a lookup of group {self.group!r}: add "
-                f"goka.lookup({table!r}, codec) to define_group (lookups: {sorted(self._lookups)})"
-            )
-        return view.get(key)
+    def _join_raw(self, table: str, partition: int, raw_key: bytes) -> bytes | None:
+        task = self._current
+        if task is None or task.partition != partition:
+            raise GokaError("ctx.join() was called outside of its callback")
+        return task.join_stores[table].get(raw_key)
 
-    def defer_commit(self, task: PartitionTask, msg: Any) -> Completion:
-        topic, offset = msg.topic(), msg.offset()
-        if offset < 0:
-            raise ConfigError("defer_commit() is for input messages; a visit has no offset")
-        task.defer(topic, offset)
-        called = threading.Event()
+    def _lookup(self, table: str, codec: Codec[Any], key: str) -> Any:
+        return self._views[table].get(key)
 
-        def done(error: BaseException | None = None) -> None:
-            if called.is_set():
-                raise GokaError(f"the completion of {topic!r} offset {offset} was already called")
-            called.set()
-            if error is not None:  # the message stays uncommitted: it is processed again
-                self.fail(error)
-            else:
-                task.complete(topic, offset)
-
-        return done
+    def _completion_failed(self, where: str, error: BaseException) -> None:
+        self.fail(error)
 
     def fail(self, error: BaseException) -> None:
         with self._failure_lock:
@@ -257,15 +205,10 @@ class BatchRunner:
             )
             return True
         if isinstance(policy, DeadLetter):
-            headers: Headers = list(msg.headers() or [])
-            headers += zip(
-                DEAD_LETTER_HEADERS,
-                (str(exc), msg.topic(), str(task.partition), str(msg.offset())),
-                strict=True,
-            )
-            key = msg.key()
-            partition = self._partitioner(key or b"", self._partitions[policy.topic])
-            self._producer.produce(policy.topic, key or b"", msg.value(), partition, headers)
+            key = msg.key() or b""
+            partition = self._partitioner(key, self._partitions[policy.topic])
+            headers = dead_letter_headers(msg, task.partition, exc)
+            self._producer.produce(policy.topic, key, msg.value(), partition, headers)
             task.dead_lettered += 1
             _logger.warning(
                 "group %s sent undecodable message at %s to %s: %s",
@@ -283,26 +226,6 @@ class BatchRunner:
         self.pending_error.__cause__ = exc
         return False
 
-    def _send(
-        self,
-        topic: str,
-        key: str,
-        value: Any,
-        codec: Codec[Any],
-        headers: Mapping[str, bytes] | None,
-    ) -> None:
-        if not isinstance(key, str):
-            raise ConfigError(f"emit to {topic!r}: key must be str, got {type(key).__name__}")
-        raw_key = key.encode()
-        encoded = None if value is None else codec.encode(value)
-        partition = self._partitioner(raw_key, self._partitions[topic])
-        header_list: Headers | None = list(headers.items()) if headers else None
-        self._producer.produce(topic, raw_key, encoded, partition, header_list)
-        task = self._current
-        if task is not None:
-            task.messages_out += 1
-            task.bytes_out += len(raw_key) + (len(encoded) if encoded is not None else 0)
-
     def _store(self, touched: Iterable[PartitionTask]) -> None:
         tasks = list(touched)
         table = self.table
@@ -316,12 +239,3 @@ class BatchRunner:
                 writes = {key: encoded for key, (_, encoded) in task.buffer.items()}
                 task.store.apply(writes, table_offsets[task.partition] + 1)
                 task.buffer.clear()
-
-
-def commit_list(tasks: Iterable[PartitionTask]) -> list[TopicPartition]:
-    """The input offsets of ``tasks`` that may be committed now."""
-    return [
-        TopicPartition(topic, task.partition, offset)
-        for task in tasks
-        for topic, offset in task.commit_offsets().items()
-    ]

@@ -6,15 +6,14 @@ committed until every message of the batch has been acknowledged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, Producer
 
+from goka._host import Headers
 from goka.errors import DeliveryError
 
-__all__ = ["BatchProducer", "Headers"]
-
-Headers = list[tuple[str, str | bytes | None]]
+__all__ = ["BatchProducer"]
 
 
 class BatchProducer:
@@ -36,7 +35,9 @@ class BatchProducer:
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, partition=partition, headers=headers)
+                self._producer.produce(
+                    topic, value, key, partition=partition, headers=cast(Any, headers)
+                )
                 break
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: serve delivery reports, retry

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from confluent_kafka import KafkaException, Producer
 
 from goka._config import client_config
 from goka._delivery import Delivery, DeliveryFuture, DeliveryWaiters
-from goka._producer import Headers
+from goka._host import header_list
 from goka.codec import Codec
 from goka.errors import ConfigError, DeliveryError, EmitterClosedError, TopicError
 from goka.partitioner import get_partitioner
@@ -108,7 +108,7 @@ class Emitter(Generic[T]):
         encoded = None if value is None else self.codec.encode(value)
         partition = self._partition_for(raw_key, self.partitions)
         future = DeliveryFuture(self._waiters, _Describe(key, self.topic, partition))
-        header_list: Headers | None = list(headers.items()) if headers else None
+        header_values = header_list(headers)
         while True:
             try:
                 self._producer.produce(
@@ -116,7 +116,7 @@ class Emitter(Generic[T]):
                     encoded,
                     raw_key,
                     partition=partition,
-                    headers=header_list,
+                    headers=cast(Any, header_values),
                     on_delivery=future._on_delivery,
                 )
                 return future

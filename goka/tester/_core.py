@@ -7,11 +7,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from goka._host import Headers
 from goka.codec import Bytes, Codec
 from goka.errors import ProcessorError
 from goka.partitioner import get_partitioner
 from goka.storage import MemoryStorage, Storage
-from goka.tester._topics import Headers, Record, Topics
+from goka.tester._topics import Record, Topics
 
 if TYPE_CHECKING:
     from goka.tester._runner import GroupRunner

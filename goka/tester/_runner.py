@@ -8,17 +8,16 @@ committed, as with a processor that stopped on it.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from goka._host import GraphHost, Headers, dead_letter_headers
 from goka._partition import PartitionTask
-from goka._processing import DEAD_LETTER_HEADERS, VisitMessage
+from goka._processing import VisitMessage
 from goka.codec import Codec
-from goka.context import Completion, Context
-from goka.errors import CallbackFailed, CodecError, ConfigError, GokaError, ProcessorError
-from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge, OutputEdge
-from goka.tester._topics import Headers, Record
+from goka.context import Context
+from goka.errors import CallbackFailed, CodecError, ConfigError, ProcessorError
+from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge
+from goka.tester._topics import Record
 
 if TYPE_CHECKING:
     from goka.tester._core import Core
@@ -28,20 +27,10 @@ __all__ = ["GroupRunner"]
 _logger = logging.getLogger("goka.tester")
 
 
-class GroupRunner:
+class GroupRunner(GraphHost):
     def __init__(self, core: Core, graph: GroupGraph, partitions: int) -> None:
-        self.group: str = graph.group
-        self.graph = graph
-        self.table_codec: Codec[Any] | None = graph.persist.codec if graph.persist else None
+        super().__init__(graph)
         self._core = core
-        self._inputs: dict[str, tuple[Codec[Any], Callback, InputEdge | None]] = {
-            edge.topic: (edge.codec, edge.callback, edge) for edge in graph.inputs
-        }
-        if graph.loop is not None and graph.loop_topic is not None:
-            self._inputs[graph.loop_topic] = (graph.loop.codec, graph.loop.callback, None)
-        self._outputs: dict[str, OutputEdge] = {edge.topic: edge for edge in graph.outputs}
-        self._joins = {str(edge.table): edge.codec for edge in graph.joins}
-        self._lookups = {str(edge.table): edge.codec for edge in graph.lookups}
         self.dead_letter_topics = {
             str(edge.on_decode_error.topic)
             for edge in graph.inputs
@@ -66,43 +55,17 @@ class GroupRunner:
     def is_input(self, topic: str) -> bool:
         return topic in self._inputs
 
-    # -- ContextHost ----------------------------------------------------------------------
+    # -- the GraphHost parts ----------------------------------------------------------------
 
-    def emit(self, topic: str, key: str, value: Any, headers: Mapping[str, bytes] | None) -> None:
-        edge = self._outputs.get(topic)
-        if edge is None:
-            raise ConfigError(
-                f"topic {topic!r} is not configured for output. Did you specify "
-                f"goka.output({topic!r}, codec) when defining group {self.group!r}?"
-            )
-        self._send(topic, key, value, edge.codec, headers)
+    def _send(
+        self, topic: str, raw_key: bytes, value: bytes | None, headers: Headers | None
+    ) -> None:
+        self._outbox.append((topic, raw_key, value, headers))
 
-    def loopback(self, key: str, value: Any, headers: Mapping[str, bytes] | None) -> None:
-        graph = self.graph
-        if graph.loop is None or graph.loop_topic is None:
-            raise ConfigError(
-                f"group {self.group!r} has no loop: add goka.loop(codec, callback) to "
-                "define_group to use ctx.loopback()"
-            )
-        self._send(graph.loop_topic, key, value, graph.loop.codec, headers)
+    def _join_raw(self, table: str, partition: int, raw_key: bytes) -> bytes | None:
+        return self._core.store(table, partition).get(raw_key)
 
-    def join(self, table: str, partition: int, raw_key: bytes) -> Any:
-        codec = self._joins.get(table)
-        if codec is None:
-            raise ConfigError(
-                f"table {table!r} is not joined by group {self.group!r}: add "
-                f"goka.join({table!r}, codec) to define_group (joined: {sorted(self._joins)})"
-            )
-        raw = self._core.store(table, partition).get(raw_key)
-        return None if raw is None else codec.decode(raw)
-
-    def lookup(self, table: str, key: str) -> Any:
-        codec = self._lookups.get(table)
-        if codec is None:
-            raise ConfigError(
-                f"table {table!r} is not a lookup of group {self.group!r}: add "
-                f"goka.lookup({table!r}, codec) to define_group (lookups: {sorted(self._lookups)})"
-            )
+    def _lookup(self, table: str, codec: Codec[Any], key: str) -> Any:
         count = self._core.topics.count(table)
         if count is None:  # nobody has written the table yet
             return None
@@ -110,31 +73,11 @@ class GroupRunner:
         raw = self._core.store(table, self._core.partition_for(raw_key, count)).get(raw_key)
         return None if raw is None else codec.decode(raw)
 
-    def defer_commit(self, task: PartitionTask, msg: Any) -> Completion:
-        topic, offset = msg.topic(), msg.offset()
-        if offset < 0:
-            raise ConfigError("defer_commit() is for input messages; a visit has no offset")
-        task.defer(topic, offset)
-        lock = threading.Lock()
-        called = False
-        where = f"topic {topic!r} partition {task.partition} offset {offset}"
-
-        def done(error: BaseException | None = None) -> None:
-            nonlocal called
-            with lock:
-                if called:
-                    raise GokaError(f"the completion of the message at {where} was already called")
-                called = True
-            if error is not None:  # never completed: nothing is committed past this message
-                self._core.record_failure(
-                    f"group {self.group!r}: the deferred commit of the message at {where} "
-                    f"failed: {error}",
-                    error,
-                )
-                return
-            task.complete(topic, offset)
-
-        return done
+    def _completion_failed(self, where: str, error: BaseException) -> None:
+        self._core.record_failure(
+            f"group {self.group!r}: the deferred commit of the message at {where} failed: {error}",
+            error,
+        )
 
     def fail(self, error: BaseException) -> None:
         if self._failure is None:
@@ -228,19 +171,6 @@ class GroupRunner:
             task.buffer.clear()
             self._core.write_table(table, task.partition, writes)
 
-    def _send(
-        self,
-        topic: str,
-        key: str,
-        value: Any,
-        codec: Codec[Any],
-        headers: Mapping[str, bytes] | None,
-    ) -> None:
-        if not isinstance(key, str):
-            raise ConfigError(f"emit to {topic!r}: key must be str, got {type(key).__name__}")
-        encoded = None if value is None else codec.encode(value)
-        self._outbox.append((topic, key.encode(), encoded, header_list(headers)))
-
     def _decode_failed(
         self,
         edge: InputEdge | None,
@@ -259,11 +189,7 @@ class GroupRunner:
             )
             return
         if isinstance(policy, DeadLetter):
-            values = (str(exc), topic, str(task.partition), str(offset))
-            headers = (record.headers() or []) + [
-                (name, text.encode())
-                for name, text in zip(DEAD_LETTER_HEADERS, values, strict=True)
-            ]
+            headers = dead_letter_headers(record, task.partition, exc)
             self._core.produce(policy.topic, record.key(), record.value(), headers)
             task.dead_lettered += 1
             _logger.warning(
@@ -280,19 +206,3 @@ class GroupRunner:
             f"{codec.name!r}: {exc}. No offset is committed past this message; fix the "
             "message, or set on_decode_error='skip' or goka.dead_letter(topic) on the input"
         ) from exc
-
-
-def header_list(headers: Mapping[str, bytes | str] | None) -> Headers | None:
-    """Headers as a record keeps them; str values are encoded as UTF-8."""
-    if not headers:
-        return None
-    result: Headers = []
-    for name, value in headers.items():
-        if isinstance(value, str):
-            value = value.encode()
-        if not isinstance(name, str) or not isinstance(value, bytes):
-            raise ConfigError(
-                f"header {name!r}: names must be str and values bytes, got {type(value).__name__}"
-            )
-        result.append((name, value))
-    return result

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from goka._delivery import Delivery
+from goka._host import header_list
 from goka.codec import Codec
 from goka.errors import ConfigError, TopicError
 from goka.graph import DeadLetter, GroupGraph, _check_name
 from goka.tester._core import Core
-from goka.tester._runner import GroupRunner, header_list
+from goka.tester._runner import GroupRunner
 from goka.tester._tables import TableHandle, TesterView
 from goka.tester._tracker import OutputTracker
 

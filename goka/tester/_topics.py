@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from goka._host import Headers
 from goka.errors import ConfigError, TopicError
 
 __all__ = ["Record", "Topics"]
 
-Headers = list[tuple[str, bytes]]
 
 _TIMESTAMP_CREATE_TIME = 1
 

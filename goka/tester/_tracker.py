@@ -77,7 +77,7 @@ class OutputTracker:
         return TrackedMessage(
             key=record.key().decode(errors="surrogateescape"),
             value=None if raw is None else codec.decode(raw),
-            headers=dict(record.headers() or []),
+            headers={name: value or b"" for name, value in record.headers() or []},
             partition=record.partition(),
             offset=record.offset(),
         )
