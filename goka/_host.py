@@ -5,6 +5,7 @@ headers of a dead-lettered message."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 from goka._partition import PartitionTask
 from goka.codec import Codec
 from goka.context import Completion
-from goka.errors import ConfigError, GokaError
-from goka.graph import Callback, GroupGraph, InputEdge, OutputEdge
+from goka.errors import CodecError, ConfigError, GokaError, ProcessorError
+from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge, OutputEdge
 
 __all__ = ["DEAD_LETTER_HEADERS", "GraphHost", "Headers", "dead_letter_headers", "header_list"]
+
+_logger = logging.getLogger("goka.processor")
 
 Headers = list[tuple[str, bytes | None]]
 """Message headers: names, and values as bytes (None: a null header value)."""
@@ -148,6 +151,45 @@ class GraphHost:
                 task.complete(topic, offset)
 
         return done
+
+    def _decode_failed(
+        self,
+        edge: InputEdge | None,
+        task: PartitionTask,
+        msg: Any,
+        codec: Codec[Any],
+        exc: CodecError,
+    ) -> ProcessorError | None:
+        """Applies the input's decode-error policy: None when the message was skipped or
+        dead-lettered, otherwise the error that stops the group at this message."""
+        where = f"topic {msg.topic()!r} partition {task.partition} offset {msg.offset()}"
+        policy = edge.on_decode_error if edge is not None else "fail"
+        if policy == "skip":
+            task.skipped += 1
+            _logger.warning(
+                "group %s skipped undecodable message at %s: %s", self.group, where, exc
+            )
+            return None
+        if isinstance(policy, DeadLetter):
+            headers = dead_letter_headers(msg, task.partition, exc)
+            self._send(policy.topic, msg.key() or b"", msg.value(), headers)
+            task.dead_lettered += 1
+            _logger.warning(
+                "group %s sent undecodable message at %s to %s: %s",
+                self.group,
+                where,
+                policy.topic,
+                exc,
+            )
+            return None
+        error = ProcessorError(
+            f"group {self.group!r} cannot decode the message at {where} with codec "
+            f"{codec.name!r}: {exc}. No offset is committed past this message; fix the "
+            "message, or set on_decode_error='skip' or goka.dead_letter(topic) on the input, "
+            "then restart"
+        )
+        error.__cause__ = exc
+        return error
 
     def _encode_and_send(
         self,

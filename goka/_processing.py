@@ -15,14 +15,14 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from goka._host import GraphHost, Headers, dead_letter_headers
+from goka._host import GraphHost, Headers
 from goka._kafka_errors import raise_if_permanent
 from goka._partition import PartitionTask
 from goka._producer import BatchProducer
 from goka.codec import Codec
 from goka.context import Context
 from goka.errors import CallbackFailed, CodecError, GokaError, ProcessorError
-from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge
+from goka.graph import Callback, GroupGraph
 from goka.partitioner import Partitioner
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ class BatchRunner(GraphHost):
             try:
                 value = None if raw is None else codec.decode(raw)
             except CodecError as exc:
-                if not self._decode_failed(edge, task, msg, codec, exc):
+                self.pending_error = self._decode_failed(edge, task, msg, codec, exc)
+                if self.pending_error is not None:  # stored and committed up to here
                     break
                 processed[task, topic] = msg.offset() + 1
                 touched[partition] = task
@@ -186,45 +187,6 @@ class BatchRunner(GraphHost):
             self._current = None
         if self.failure is not None:
             raise ProcessorError(f"group {self.group!r} failed: {self.failure}") from self.failure
-
-    def _decode_failed(
-        self,
-        edge: InputEdge | None,
-        task: PartitionTask,
-        msg: Any,
-        codec: Codec[Any],
-        exc: CodecError,
-    ) -> bool:
-        """Applies the input's decode-error policy; False if the batch must end here."""
-        where = f"topic {msg.topic()!r} partition {task.partition} offset {msg.offset()}"
-        policy = edge.on_decode_error if edge is not None else "fail"
-        if policy == "skip":
-            task.skipped += 1
-            _logger.warning(
-                "group %s skipped undecodable message at %s: %s", self.group, where, exc
-            )
-            return True
-        if isinstance(policy, DeadLetter):
-            key = msg.key() or b""
-            partition = self._partitioner(key, self._partitions[policy.topic])
-            headers = dead_letter_headers(msg, task.partition, exc)
-            self._producer.produce(policy.topic, key, msg.value(), partition, headers)
-            task.dead_lettered += 1
-            _logger.warning(
-                "group %s sent undecodable message at %s to %s: %s",
-                self.group,
-                where,
-                policy.topic,
-                exc,
-            )
-            return True
-        self.pending_error = ProcessorError(
-            f"cannot decode the message at {where} with codec {codec.name!r}: {exc}. The "
-            "processor stopped; no offset was committed past this message. Fix or skip the "
-            "message (on_decode_error='skip' or goka.dead_letter(topic)), then restart."
-        )
-        self.pending_error.__cause__ = exc
-        return False
 
     def _store(self, touched: Iterable[PartitionTask]) -> None:
         tasks = list(touched)

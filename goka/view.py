@@ -22,7 +22,7 @@ from goka.codec import Codec
 from goka.errors import ConfigError, GokaError, TopicError
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, Storage, StorageFactory
-from goka.storage.base import prefix_end
+from goka.storage.base import key_range
 from goka.topics import TopicManager
 
 __all__ = ["View", "ViewState"]
@@ -203,14 +203,7 @@ class View(Generic[T]):
         """
         if self._state == "stopped":
             raise GokaError(f"the view of table {self.table!r} is stopped")
-        low = start.encode() if start is not None else None
-        high = end.encode() if end is not None else None
-        if prefix is not None:
-            raw_prefix = prefix.encode()
-            low = raw_prefix if low is None else max(low, raw_prefix)
-            limit = prefix_end(raw_prefix)
-            if limit is not None:
-                high = limit if high is None else min(high, limit)
+        low, high = key_range(prefix, start, end)
         merged = heapq.merge(
             *(store.items(low, high) for store in self._stores.values()),
             key=lambda row: row[0],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
-__all__ = ["Storage", "StorageFactory", "prefix_end"]
+__all__ = ["Storage", "StorageFactory", "key_range", "prefix_end"]
 
 
 class Storage(Protocol):
@@ -47,6 +47,21 @@ class StorageFactory(Protocol):
     """Opens the store of one partition of one table."""
 
     def open(self, table: str, partition: int) -> Storage: ...
+
+
+def key_range(
+    prefix: str | None, start: str | None, end: str | None
+) -> tuple[bytes | None, bytes | None]:
+    """The byte range ``[low, high)`` of keys with ``prefix`` within ``[start, end)``."""
+    low = start.encode() if start is not None else None
+    high = end.encode() if end is not None else None
+    if prefix is not None:
+        raw_prefix = prefix.encode()
+        low = raw_prefix if low is None else max(low, raw_prefix)
+        limit = prefix_end(raw_prefix)
+        if limit is not None:
+            high = limit if high is None else min(high, limit)
+    return low, high
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from goka._host import GraphHost, Headers, dead_letter_headers
+from goka._host import GraphHost, Headers
 from goka._partition import PartitionTask
 from goka._processing import VisitMessage
 from goka.codec import Codec
 from goka.context import Context
 from goka.errors import CallbackFailed, CodecError, ConfigError, ProcessorError
-from goka.graph import Callback, DeadLetter, GroupGraph, InputEdge
+from goka.graph import Callback, DeadLetter, GroupGraph
 from goka.tester._topics import Record
 
 if TYPE_CHECKING:
@@ -96,7 +96,11 @@ class GroupRunner(GraphHost):
         try:
             value = None if raw is None else codec.decode(raw)
         except CodecError as exc:
-            self._decode_failed(edge, task, record, codec, exc)
+            error = self._decode_failed(edge, task, record, codec, exc)
+            if error is not None:
+                task.defer(topic, offset)  # held back for good: committed stays before it
+                raise error from exc
+            self._apply(task)  # the dead letter, if any
             return
         self._call(callback, Context(self, task, record, record.key()), value, task, record)
         task.messages_in += 1
@@ -170,39 +174,3 @@ class GroupRunner(GraphHost):
             writes = {key: encoded for key, (_, encoded) in task.buffer.items()}
             task.buffer.clear()
             self._core.write_table(table, task.partition, writes)
-
-    def _decode_failed(
-        self,
-        edge: InputEdge | None,
-        task: PartitionTask,
-        record: Record,
-        codec: Codec[Any],
-        exc: CodecError,
-    ) -> None:
-        topic, offset = record.topic(), record.offset()
-        where = f"topic {topic!r} partition {task.partition} offset {offset}"
-        policy = edge.on_decode_error if edge is not None else "fail"
-        if policy == "skip":
-            task.skipped += 1
-            _logger.warning(
-                "group %s skipped undecodable message at %s: %s", self.group, where, exc
-            )
-            return
-        if isinstance(policy, DeadLetter):
-            headers = dead_letter_headers(record, task.partition, exc)
-            self._core.produce(policy.topic, record.key(), record.value(), headers)
-            task.dead_lettered += 1
-            _logger.warning(
-                "group %s sent undecodable message at %s to %s: %s",
-                self.group,
-                where,
-                policy.topic,
-                exc,
-            )
-            return
-        task.defer(topic, offset)  # held back for good: the committed offset stays before it
-        raise ProcessorError(
-            f"group {self.group!r} cannot decode the message at {where} with codec "
-            f"{codec.name!r}: {exc}. No offset is committed past this message; fix the "
-            "message, or set on_decode_error='skip' or goka.dead_letter(topic) on the input"
-        ) from exc

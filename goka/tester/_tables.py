@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from goka.codec import Codec
 from goka.errors import ConfigError, TopicError
-from goka.storage.base import prefix_end
+from goka.storage.base import key_range
 from goka.tester._core import Core
 
 __all__ = ["TableHandle", "TesterView"]
@@ -140,14 +140,7 @@ class TesterView(Generic[T]):
     ) -> Iterator[tuple[str, T]]:
         """(key, value) pairs in key order; ``prefix``, ``start`` (inclusive) and ``end``
         (exclusive) combine, as on :meth:`goka.View.items`."""
-        low = start.encode() if start is not None else None
-        high = end.encode() if end is not None else None
-        if prefix is not None:
-            raw_prefix = prefix.encode()
-            low = raw_prefix if low is None else max(low, raw_prefix)
-            limit = prefix_end(raw_prefix)
-            if limit is not None:
-                high = limit if high is None else min(high, limit)
+        low, high = key_range(prefix, start, end)
         decode = self.codec.decode
         for raw_key, raw_value in _rows(self._core, self.table, low, high):
             yield raw_key.decode(), decode(raw_value)
