@@ -152,11 +152,16 @@ class Assignment:
     # -- recovery ------------------------------------------------------------------------
 
     def step(self, consumer: Consumer, max_records: int, timeout: float) -> bool:
-        """Reads one chunk of followed table partitions; True while any partition recovers."""
+        """Reads one chunk of followed table partitions; True while any partition recovers.
+
+        Waits up to ``timeout`` for records only while a partition recovers: partitions that
+        are just followed (joins, standbys) must not slow the input down.
+        """
         reader = self.reader
         if reader is None or not reader.partitions:
             return False
-        result = reader.read(max_records, timeout)
+        recovering = any(task.state == "recovering" for task in self.tasks.values())
+        result = reader.read(max_records, timeout if recovering else 0.0)
         for (_, partition), records in result.records.items():
             task = self.tasks.get(partition)
             if task is not None and task.state == "recovering":
