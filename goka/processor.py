@@ -8,6 +8,7 @@ processes batches through the commit protocol (see ``_processing``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -295,40 +296,43 @@ class Processor:
     def _run(self) -> None:
         partitions, produced = self._prepare_topics()
         group = self.graph.group
-        producer = BatchProducer(
-            {**self._config, "enable.idempotence": True, "linger.ms": 5}, self.graph.table
-        )
-        self._start_lookups()
-        runner = BatchRunner(
-            self.graph,
-            producer,
-            self._partitioner,
-            produced,
-            self._lookups,
-            self._delivery_timeout,
-        )
-        reader = None
-        if self.graph.table is not None or self.graph.joins:
-            reader = TableReader({**self._config, "group.id": f"{group}-table-reader"})
-        inputs: list[str] = [edge.topic for edge in self.graph.inputs]
-        if self.graph.loop_topic is not None:
-            inputs.append(self.graph.loop_topic)
-        assignment = Assignment(
-            self.graph, self._storage, reader, inputs, self._hot_standby, partitions
-        )
-        self._assignment = assignment
-        consumer = Consumer(
-            {
-                **self._config,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "partition.assignment.strategy": "range",
-                "on_commit": self._on_commit,
-            }
-        )
-        try:
+        with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
+            cleanup.callback(self._stop_lookups)
+            self._start_lookups()
+            producer = BatchProducer(
+                {**self._config, "enable.idempotence": True, "linger.ms": 5}, self.graph.table
+            )
+            cleanup.callback(producer.close, self._delivery_timeout)
+            reader = None
+            if self.graph.table is not None or self.graph.joins:
+                reader = TableReader({**self._config, "group.id": f"{group}-table-reader"})
+                cleanup.callback(reader.close)
+            inputs: list[str] = [edge.topic for edge in self.graph.inputs]
+            if self.graph.loop_topic is not None:
+                inputs.append(self.graph.loop_topic)
+            assignment = Assignment(
+                self.graph, self._storage, reader, inputs, self._hot_standby, partitions
+            )
+            self._assignment = assignment
+            cleanup.callback(assignment.close)
+            consumer = Consumer(
+                {
+                    **self._config,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "partition.assignment.strategy": "range",
+                    "on_commit": self._on_commit,
+                }
+            )
+            cleanup.callback(self._close_consumer, consumer)  # revokes: commits, leaves group
+            cleanup.callback(self._abort_visits)
+            cleanup.callback(self._keep_final_stats)
+            runner = BatchRunner(
+                self.graph, producer, self._partitioner, produced, self._lookups,
+                self._delivery_timeout,
+            )  # fmt: skip
             if self._recover_ahead:
                 assignment.recover_ahead(self._stopping, self._poll_timeout)
             if self._hot_standby:
@@ -341,21 +345,24 @@ class Processor:
             )
             self._state = "running"
             while not self._stopping.is_set():
-                self._check_failures(runner)
-                recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
-                busy = recovering or self._visit_step(runner, assignment)
-                messages = consumer.consume(self._batch_size, 0.0 if busy else self._poll_timeout)
-                if messages:
-                    for task in runner.run(messages, assignment.tasks):
-                        self._update_watermarks(consumer, task)
-                self._commit(
-                    consumer, assignment.tasks.values(), sync=runner.pending_error is not None
-                )
-                if runner.pending_error is not None:
-                    raise runner.pending_error
-        finally:
-            self._state = "stopping" if self._state == "running" else self._state
-            self._shutdown(consumer, producer, assignment)
+                self._process_once(consumer, runner, assignment)
+            self._state = "stopping"
+
+    def _process_once(
+        self, consumer: Consumer, runner: BatchRunner, assignment: Assignment
+    ) -> None:
+        """One turn of the loop: recovery, a visit chunk, an input batch, commits."""
+        self._check_failures(runner)
+        recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
+        busy = recovering or self._visit_step(runner, assignment)
+        messages = consumer.consume(self._batch_size, 0.0 if busy else self._poll_timeout)
+        if messages:
+            for task in runner.run(messages, assignment.tasks):
+                self._update_watermarks(consumer, task)
+        failed = runner.pending_error
+        self._commit(consumer, assignment.tasks.values(), sync=failed is not None)
+        if failed is not None:
+            raise failed
 
     def _check_failures(self, runner: BatchRunner) -> None:
         if runner.failure is not None:
@@ -464,25 +471,24 @@ class Processor:
                 error.str(),
             )
 
-    def _shutdown(
-        self, consumer: Consumer, producer: BatchProducer, assignment: Assignment
-    ) -> None:
-        final = self.stats()
+    def _keep_final_stats(self) -> None:
+        self._final_stats = self.stats()
+
+    def _abort_visits(self) -> None:
         if self._visit is not None:
             self._visit.abort(VisitAborted("the processor stopped"))
         while True:
             try:
                 self._visits.get_nowait().abort(VisitAborted("the processor stopped"))
             except queue.Empty:
-                break
+                return
+
+    def _close_consumer(self, consumer: Consumer) -> None:
         try:
             consumer.close()  # revokes (commits) and leaves the group
         except (KafkaException, RuntimeError) as exc:
             _logger.warning("group %s: closing the consumer failed: %s", self.graph.group, exc)
-        producer.close(self._delivery_timeout)
+
+    def _stop_lookups(self) -> None:
         for view in self._lookups.values():
             view.stop()
-        if assignment.reader is not None:
-            assignment.reader.close()
-        assignment.close()
-        self._final_stats = final
