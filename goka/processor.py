@@ -23,13 +23,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka._assignment import Assignment
 from goka._config import client_config
+from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processing import BatchRunner
 from goka._producer import BatchProducer
 from goka._table_reader import TableReader
 from goka._visit import Visit
-from goka.errors import ConfigError, GokaError, ProcessorError, TopicError, VisitAborted
-from goka.graph import DeadLetter, GroupGraph
+from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
+from goka.graph import GroupGraph
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, StorageFactory
 from goka.topics import TopicManager
@@ -212,67 +213,6 @@ class Processor:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def _prepare_topics(self) -> tuple[int, dict[str, int]]:
-        """Checks co-partitioning, creates table and loop topics; returns the partition
-        count and the partition counts of every topic the processor produces to."""
-        group = self.graph.group
-        manager = TopicManager(
-            self._brokers, replication_factor=self._replication, extra_config=self._extra_config
-        )
-        counts: dict[str, int | None] = {
-            edge.topic: manager.partitions(edge.topic) for edge in self.graph.inputs
-        }
-        missing = [topic for topic, count in counts.items() if count is None]
-        if missing:
-            raise TopicError(
-                f"input topics {missing} of group {group!r} do not exist: create them first "
-                "(e.g. TopicManager(brokers).ensure_stream(topic, partitions))"
-            )
-        for edge in self.graph.joins:
-            count = manager.partitions(edge.table)
-            if count is None:
-                raise TopicError(
-                    f"joined table {edge.table!r} of group {group!r} does not exist: start "
-                    "the processor of its group first"
-                )
-            counts[edge.table] = count
-        if len(set(counts.values())) > 1:
-            listing = ", ".join(f"{topic!r} has {count}" for topic, count in counts.items())
-            raise TopicError(
-                f"the inputs and joined tables of group {group!r} are not co-partitioned: "
-                f"{listing} partitions; they need the same partition count"
-            )
-        partitions = next(iter(counts.values()))
-        assert partitions is not None
-        if self.graph.table is not None:
-            manager.ensure_table(self.graph.table, partitions)
-        produced: dict[str, int] = {}
-        if self.graph.loop_topic is not None:
-            produced[self.graph.loop_topic] = manager.ensure_stream(
-                self.graph.loop_topic, partitions
-            )
-            if produced[self.graph.loop_topic] != partitions:
-                raise TopicError(
-                    f"loop topic {self.graph.loop_topic!r} has "
-                    f"{produced[self.graph.loop_topic]} partitions, the inputs {partitions}; "
-                    "recreate it with the inputs' partition count"
-                )
-        targets = [(edge.topic, "output") for edge in self.graph.outputs]
-        targets += [
-            (edge.on_decode_error.topic, "dead-letter")
-            for edge in self.graph.inputs
-            if isinstance(edge.on_decode_error, DeadLetter)
-        ]
-        for topic, kind in targets:
-            count = manager.partitions(topic)
-            if count is None:
-                raise TopicError(
-                    f"{kind} topic {topic!r} of group {group!r} does not exist: create it "
-                    "first (TopicManager(brokers).ensure_stream)"
-                )
-            produced[topic] = count
-        return partitions, produced
-
     def _start_lookups(self) -> None:
         for edge in self.graph.lookups:
             view = View(
@@ -294,7 +234,10 @@ class Processor:
     # -- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        partitions, produced = self._prepare_topics()
+        manager = TopicManager(
+            self._brokers, replication_factor=self._replication, extra_config=self._extra_config
+        )
+        partitions, produced = prepare_topics(manager, self.graph)
         group = self.graph.group
         with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
             cleanup.callback(self._stop_lookups)
