@@ -48,10 +48,22 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
             str(tmp_path / f"member-{i}"),
             "--batch-size",
             "200",
+            "--stats-file",
+            str(tmp_path / f"member-{i}.json"),
+            "--stats-interval",
+            "0.2",
             *GROUP_CONFIG,
         )
         for i in range(3)
     ]
+
+    def running_on(i: int) -> set[str]:
+        try:
+            stats = json.loads((tmp_path / f"member-{i}.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return set()
+        return {p for p, s in stats["partitions"].items() if s["state"] == "running"}
+
     keys = [f"user-{i % 500}" for i in range(30_000)]
     first_half_done = threading.Event()
 
@@ -80,6 +92,8 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
         while sum(v for _, v in view.items()) < 1000:  # processing is under way
             assert time.monotonic() < deadline + 60, "nothing was processed"
             time.sleep(0.05)
+        killed_held = running_on(0)
+        assert killed_held, "the member to kill held no partition"
         members[0].send_signal(signal.SIGKILL)
         emitter.join(120)
         assert not emitter.is_alive()
@@ -96,14 +110,14 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
             f"{len(short)} keys below their emitted count, e.g. {list(short.items())[:5]}"
         )
         assert set(counts) == set(expected)
+        deadline = time.monotonic() + 60
+        while running_on(1) | running_on(2) != {str(p) for p in range(8)}:
+            assert time.monotonic() < deadline, "the survivors did not take over every partition"
+            time.sleep(0.2)
 
     for member in members[1:]:
         member.send_signal(signal.SIGTERM)
-    held: set[str] = set()
     for member in members[1:]:
         out, err = member.communicate(timeout=60)
         assert member.returncode == 0, err
-        stopped = json.loads(out.strip().splitlines()[-1])
-        assert stopped["event"] == "stopped"
-        held.update(stopped["partitions"])
-    assert held == {str(p) for p in range(8)}, "the survivors did not take over every partition"
+        assert json.loads(out.strip().splitlines()[-1])["event"] == "stopped"
