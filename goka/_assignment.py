@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class _Stores:
     table: Storage | None
     joins: dict[str, Storage]
     standby_records: int = 0
+    caught_up: bool = False
+    """A standby reached the end of its table partition at least once."""
 
     def all(self) -> list[tuple[str | None, Storage]]:
         pairs: list[tuple[str | None, Storage]] = [(None, self.table)] if self.table else []
@@ -45,6 +48,8 @@ class Assignment:
     inputs: list[str]
     hot_standby: bool
     partition_count: int
+    on_change: Callable[[], None] = lambda: None
+    """Called after partitions are assigned, released, or start running."""
     tasks: dict[int, PartitionTask] = field(default_factory=dict)
     _stores: dict[int, _Stores] = field(default_factory=dict)
     _standby: set[int] = field(default_factory=set)
@@ -110,6 +115,7 @@ class Assignment:
                 self.tasks[partition] = task
             if not task.pending:
                 self._run(consumer, task)
+        self.on_change()
 
     def release(self, partitions: list[int]) -> list[PartitionTask]:
         """Stop processing ``partitions`` (revoked or lost); returns their tasks."""
@@ -125,14 +131,23 @@ class Assignment:
                 self._follow(partition, self._stores[partition])
             else:
                 self._close(partition)
+        self.on_change()
         return released
 
-    def start_standby(self) -> None:
-        """Follow every partition not assigned (hot standby)."""
-        for partition in range(self.partition_count):
-            if partition not in self.tasks and partition not in self._standby:
-                self._standby.add(partition)
-                self._follow(partition, self._open(partition))
+    def set_standby(self, wanted: set[int] | None) -> bool:
+        """Follow the ``wanted`` partitions (None: all) that are not assigned, as hot
+        standbys, and stop following other standbys; True if the standby set changed."""
+        target = set(range(self.partition_count)) if wanted is None else set(wanted)
+        target -= set(self.tasks)
+        if target == self._standby:
+            return False
+        for partition in sorted(self._standby - target):
+            self._standby.discard(partition)
+            self._close(partition)  # the local files stay for a later return
+        for partition in sorted(target - self._standby):
+            self._standby.add(partition)
+            self._follow(partition, self._open(partition))
+        return True
 
     def recover_ahead(self, stopping: threading.Event, timeout: float) -> None:
         """Replay every table and join partition to the end (before joining the group)."""
@@ -168,6 +183,8 @@ class Assignment:
                 task.recovered_records += records
         self._count_standby(result.records)
         for topic, partition in result.caught_up:
+            if partition in self._standby and topic == self._table_topic:
+                self._stores[partition].caught_up = True
             task = self.tasks.get(partition)
             if task is None or task.state != "recovering":
                 continue
@@ -195,20 +212,35 @@ class Assignment:
         for topic, offset in task.rewind.items():
             consumer.seek(TopicPartition(topic, task.partition, offset))
         task.rewind.clear()
+        self.on_change()
 
     # -- stats and shutdown ---------------------------------------------------------------
 
     def stats(self) -> dict[int, dict[str, Any]]:
         with self._lock:
             tasks = list(self.tasks.values())
+        highs = self.reader.high_watermarks if self.reader is not None else {}
         result = {task.partition: task.stats() for task in tasks}
+        for task in tasks:
+            table = result[task.partition]["table"]
+            if task.state == "recovering" and table["offset"] is not None:
+                high = highs.get((self._table_topic, task.partition))
+                table["high_watermark"] = high
+                table["lag"] = max(0, high - table["offset"]) if high is not None else None
         for partition in sorted(self._standby):
             stores = self._stores.get(partition)
             if stores is None or partition in result:
                 continue
+            offset = stores.table.offset() if stores.table else None
+            high = highs.get((self._table_topic, partition))
             result[partition] = {
                 "state": "standby",
-                "table": {"offset": stores.table.offset() if stores.table else None},
+                "caught_up": stores.caught_up,
+                "table": {
+                    "offset": offset,
+                    "high_watermark": high,
+                    "lag": max(0, high - (offset or 0)) if high is not None else None,
+                },
                 "joins": {table: store.offset() for table, store in stores.joins.items()},
                 "recovered_records": stores.standby_records,
             }

@@ -88,7 +88,11 @@ class PartitionTask:
                 }
                 for topic, offset in self.next_input.items()
             },
-            "table": {"offset": table_offset, "high_watermark": table_offset},
+            "table": {  # the owner writes the table: once running, nothing is behind
+                "offset": table_offset,
+                "high_watermark": table_offset,
+                "lag": 0 if self.state == "running" else None,
+            },
             "joins": {table: store.offset() for table, store in self.join_stores.items()},
             "messages_in": self.messages_in,
             "bytes_in": self.bytes_in,

@@ -44,6 +44,8 @@ class TableReader:
         )
         self._stores: dict[TopicPartitionKey, Storage] = {}
         self.skipped_records = 0
+        self.high_watermarks: dict[TopicPartitionKey, int] = {}
+        """The end of each followed partition as last seen (from fetches and EOF events)."""
 
     @property
     def partitions(self) -> set[TopicPartitionKey]:
@@ -65,6 +67,7 @@ class TableReader:
         self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
 
     def remove(self, topic: str, partition: int) -> None:
+        self.high_watermarks.pop((topic, partition), None)
         if self._stores.pop((topic, partition), None) is not None:
             self._consumer.incremental_unassign([TopicPartition(topic, partition)])
 
@@ -99,6 +102,10 @@ class TableReader:
             result.records[where] = result.records.get(where, 0) + 1
         for where, offset in last.items():
             self._stores[where].apply(writes.get(where, {}), offset + 1)
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
+            self.high_watermarks[where] = max(high, offset + 1)
+        for where in result.caught_up:
+            self.high_watermarks[where] = self._stores[where].offset() or 0
         return result
 
     def close(self) -> None:

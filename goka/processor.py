@@ -15,6 +15,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from goka._table_reader import TableReader
 from goka._visit import Visit
 from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
 from goka.graph import GroupGraph
+from goka.observer import ProcessorObserver, ProcessorPlugin
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, StorageFactory
 from goka.topics import TopicManager
@@ -64,6 +66,11 @@ class Processor:
         stop_timeout: seconds ``stop()`` waits for ``run()`` to drain and return (default 30).
         hot_standby: keep every table (and joined table) partition this instance does not
             own caught up, so taking one over replays only the delta (default False).
+        standby_replicas: instead of every partition, keep this many hot standbys of each
+            partition across the group, placed on a consistent-hash ring over the live
+            members; needs ``discovery`` to know them (implies hot standby).
+        discovery: a plugin told about the processor's partitions, e.g.
+            ``discovery.DiscoveryConfig(advertise="host:port")`` to announce them.
         recover_ahead: replay every table and joined-table partition before joining the
             consumer group (default False).
         rebalance_callback: called with the assigned partitions after every rebalance.
@@ -83,10 +90,12 @@ class Processor:
         delivery_timeout: float = 60.0,
         stop_timeout: float = 30.0,
         hot_standby: bool = False,
+        standby_replicas: int | None = None,
         recover_ahead: bool = False,
         rebalance_callback: RebalanceCallback | None = None,
         replication_factor: int = -1,
         extra_config: Mapping[str, Any] | None = None,
+        discovery: ProcessorPlugin | None = None,
     ) -> None:
         if not isinstance(graph, GroupGraph):
             raise ConfigError(
@@ -98,6 +107,16 @@ class Processor:
             raise ConfigError("poll_timeout, delivery_timeout and stop_timeout must be positive")
         if rebalance_callback is not None and not callable(rebalance_callback):
             raise ConfigError(f"rebalance_callback {rebalance_callback!r} is not callable")
+        if standby_replicas is not None:
+            if standby_replicas < 1:
+                raise ConfigError(f"standby_replicas must be >= 1, got {standby_replicas}")
+            if discovery is None:
+                raise ConfigError(
+                    "standby_replicas needs discovery to know the live members of the group: "
+                    "pass discovery=discovery.DiscoveryConfig(...), or use hot_standby=True "
+                    "for standbys of every partition"
+                )
+            hot_standby = True
         if (hot_standby or recover_ahead) and graph.table is None and not graph.joins:
             raise ConfigError(
                 f"group {graph.group!r} has no table and no joins: hot_standby and "
@@ -105,10 +124,10 @@ class Processor:
             )
         self.graph = graph
         self._config = client_config(brokers, extra_config)
-        self._brokers = brokers
-        self._extra_config = extra_config
+        self.brokers = brokers
+        self.extra_config = extra_config
         self._partitioner = get_partitioner(partitioner)
-        self._partitioner_name = partitioner
+        self.partitioner = partitioner
         self._temp_storage: str | None = None
         if storage is None:  # created on first use, removed when run() returns
             self._temp_storage = os.path.join(
@@ -121,6 +140,15 @@ class Processor:
         self._delivery_timeout = delivery_timeout
         self._stop_timeout = stop_timeout
         self._hot_standby = hot_standby
+        self.standby_replicas = standby_replicas
+        self._plugin = discovery
+        self._observer: ProcessorObserver | None = None
+        self.partition_count: int | None = None
+        """The partition count of the inputs and table, known once ``run()`` checked them."""
+        self.generation = -1
+        """Increases with every assignment this instance receives: the time of the latest
+        one in milliseconds since the epoch (librdkafka does not expose the group
+        generation); -1 before the first."""
         self._recover_ahead = recover_ahead
         self._rebalance_callback = rebalance_callback
         self._replication = replication_factor
@@ -216,12 +244,12 @@ class Processor:
     def _start_lookups(self) -> None:
         for edge in self.graph.lookups:
             view = View(
-                self._brokers,
+                self.brokers,
                 edge.table,
                 edge.codec,
                 storage=self._storage,
-                partitioner=self._partitioner_name,
-                extra_config=self._extra_config,
+                partitioner=self.partitioner,
+                extra_config=self.extra_config,
             )
             self._lookups[edge.table] = view.start()
         for table, view in self._lookups.items():
@@ -235,9 +263,10 @@ class Processor:
 
     def _run(self) -> None:
         manager = TopicManager(
-            self._brokers, replication_factor=self._replication, extra_config=self._extra_config
+            self.brokers, replication_factor=self._replication, extra_config=self.extra_config
         )
         partitions, produced = prepare_topics(manager, self.graph)
+        self.partition_count = partitions
         group = self.graph.group
         with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
             cleanup.callback(self._stop_lookups)
@@ -258,6 +287,12 @@ class Processor:
             )
             self._assignment = assignment
             cleanup.callback(assignment.close)
+            if self._plugin is not None:
+                observer = self._plugin.attach(self)
+                self._observer = observer
+                assignment.on_change = observer.changed
+                cleanup.callback(observer.stopped)  # after the consumer left the group
+                observer.started()
             consumer = Consumer(
                 {
                     **self._config,
@@ -278,8 +313,7 @@ class Processor:
             )  # fmt: skip
             if self._recover_ahead:
                 assignment.recover_ahead(self._stopping, self._poll_timeout)
-            if self._hot_standby:
-                assignment.start_standby()
+            self._update_standby(assignment)
             consumer.subscribe(
                 inputs,
                 on_assign=lambda c, tps: self._on_assign(c, tps, assignment),
@@ -296,6 +330,7 @@ class Processor:
     ) -> None:
         """One turn of the loop: recovery, a visit chunk, an input batch, commits."""
         self._check_failures(runner)
+        self._update_standby(assignment)
         recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
         busy = recovering or self._visit_step(runner, assignment)
         messages = consumer.consume(self._batch_size, 0.0 if busy else self._poll_timeout)
@@ -306,6 +341,15 @@ class Processor:
         self._commit(consumer, assignment.tasks.values(), sync=failed is not None)
         if failed is not None:
             raise failed
+
+    def _update_standby(self, assignment: Assignment) -> None:
+        if not self._hot_standby:
+            return
+        wanted = self._observer.standby_partitions() if self._observer is not None else None
+        if self.standby_replicas is not None and wanted is None:
+            wanted = set()  # no placement yet: no standbys rather than all
+        if assignment.set_standby(wanted):
+            assignment.on_change()
 
     def _check_failures(self, runner: BatchRunner) -> None:
         if runner.failure is not None:
@@ -367,6 +411,7 @@ class Processor:
         _logger.info(
             "group %s: assigned %s", self.graph.group, sorted({tp.partition for tp in assigned})
         )
+        self.generation = max(self.generation + 1, int(time.time() * 1000))
         assignment.assign(consumer, assigned)
         self._notify_rebalance(assignment)
 

@@ -81,23 +81,31 @@ class TopicManager:
         return self._ensure(topic, partitions, {})
 
     def ensure_table(self, topic: str, partitions: int) -> None:
-        """Create the compacted ``topic`` or check that the existing one fits a table.
+        """Create the compacted table ``topic`` or check that the existing one fits a table.
 
         Raises TopicError if it exists with another partition count or is not compacted.
         """
+        self.ensure_compacted(
+            topic,
+            partitions,
+            why="tables must be co-partitioned with their inputs; recreate the table topic "
+            "(or the inputs) with the same partition count",
+        )
+
+    def ensure_compacted(self, topic: str, partitions: int, *, why: str) -> None:
+        """Create the compacted ``topic`` or check the existing one: its partition count
+        (``why`` says why it matters) and that it is compacted."""
         found = self._ensure(topic, partitions, {"cleanup.policy": "compact"})
         if found != partitions:
             raise TopicError(
-                f"table topic {topic!r} has {found} partitions but its inputs have "
-                f"{partitions}: tables must be co-partitioned with their inputs; recreate "
-                "the table topic (or the inputs) with the same partition count"
+                f"topic {topic!r} has {found} partitions but {partitions} are needed: {why}"
             )
         policy = self.config(topic).get("cleanup.policy")
         if policy is not None and "compact" not in policy:
             raise TopicError(
-                f"table topic {topic!r} has cleanup.policy={policy}; a table must be "
-                f"compacted or old keys get deleted: run kafka-configs --alter --entity-type "
-                f"topics --entity-name {topic} --add-config cleanup.policy=compact"
+                f"topic {topic!r} has cleanup.policy={policy}; it must be compacted or old "
+                f"keys get deleted: run kafka-configs --alter --entity-type topics "
+                f"--entity-name {topic} --add-config cleanup.policy=compact"
             )
 
     def delete(self, topics: Iterable[str]) -> None:

@@ -146,4 +146,4 @@ def test_missing_input_topic_and_mismatched_table_are_refused(
     )
     error = processor_factory(graph).join(60)
     assert isinstance(error, ProcessorError)
-    assert "has 3 partitions but its inputs have 2" in str(error)
+    assert "has 3 partitions but 2 are needed: tables must be co-partitioned" in str(error)

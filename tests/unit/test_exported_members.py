@@ -10,10 +10,12 @@ from types import ModuleType
 
 import pytest
 
+import discovery
 import goka
 import goka.codec
 import goka.storage
 import goka.tester
+import viewsvc
 
 EXPECTED: dict[str, list[str]] = {
     "goka": [
@@ -53,6 +55,20 @@ EXPECTED: dict[str, list[str]] = {
         "TesterView",
         "TrackedMessage",
     ],
+    "discovery": [
+        "DEFAULT_TOPIC",
+        "Announcer",
+        "DiscoveryConfig",
+        "Location",
+        "MemberInfo",
+        "Membership",
+        "Owner",
+        "PartitionInfo",
+        "TableInfo",
+        "placement",
+        "standbys",
+    ],
+    "viewsvc": [],
 }
 
 MODULES: dict[str, ModuleType] = {
@@ -60,6 +76,8 @@ MODULES: dict[str, ModuleType] = {
     "goka.storage": goka.storage,
     "goka.codec": goka.codec,
     "goka.tester": goka.tester,
+    "discovery": discovery,
+    "viewsvc": viewsvc,
 }
 
 

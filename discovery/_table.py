@@ -1,0 +1,119 @@
+"""The membership table's contents, without Kafka: announcements in, live members out.
+
+Kept apart from the follower thread (``membership.py``) so the rules can be tested alone: a
+member is live while heard from within 3 of its heartbeat intervals; of two live members
+claiming the same active partition, the higher generation wins, then the higher sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.message import DecodeError
+
+from discovery.model import Location, MalformedAnnouncement, MemberInfo, Owner, from_announcement
+from discovery.v1 import discovery_pb2 as pb
+from goka.errors import GokaError
+from goka.partitioner import get_partitioner
+
+__all__ = ["MISSED_HEARTBEATS", "MemberTable"]
+
+MISSED_HEARTBEATS = 3
+_logger = logging.getLogger("goka.discovery")
+
+
+class MemberTable:
+    """The last announcement of every member, and when it was heard. Thread-safe."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._lock = threading.Lock()
+        self._records: dict[str, MemberInfo] = {}
+        self._live: frozenset[str] = frozenset()
+        self.malformed = 0
+        """Malformed messages seen (logged and ignored)."""
+
+    def apply(self, key: bytes | None, value: bytes | None, now: datetime, *, live: bool) -> bool:
+        """Takes one message of the topic; True if the table changed.
+
+        ``live`` says whether the topic has been read to its end: before that, a record
+        counts as heard when it was emitted, so announcements already stale at start-up are
+        never live; after it, when it arrives, so clock skew between machines does not matter.
+        """
+        if key is None:
+            return self._malformed("a message without a key")
+        member_id = key.decode(errors="replace")
+        if value is None:  # a tombstone: the member stopped gracefully
+            with self._lock:
+                return self._records.pop(member_id, None) is not None
+        try:
+            announcement = pb.Announcement.FromString(value)
+            emitted = announcement.emitted_at.ToDatetime(tzinfo=UTC)
+            info = from_announcement(announcement, key, now if live else min(emitted, now))
+        except (DecodeError, MalformedAnnouncement, ValueError, OverflowError) as exc:
+            return self._malformed(f"{member_id!r}: {exc}")
+        with self._lock:
+            known = self._records.get(member_id)
+            if known is not None and info.sequence < known.sequence:
+                return False  # older than what we have
+            self._records[member_id] = info
+        return True
+
+    def _malformed(self, what: str) -> bool:
+        self.malformed += 1
+        _logger.warning("discovery topic %s: ignoring malformed announcement, %s", self.topic, what)
+        return False
+
+    def expire(self, now: datetime) -> bool:
+        """Recomputes who is live; True if that changed (a member died or came back)."""
+        live = frozenset(m.member_id for m in self.members(now))
+        changed = live != self._live
+        self._live = live
+        return changed
+
+    def members(self, now: datetime) -> list[MemberInfo]:
+        """The live members, sorted by member id."""
+        with self._lock:
+            records = list(self._records.values())
+        return sorted((m for m in records if _alive(m, now)), key=lambda m: m.member_id)
+
+    def owners(self, table: str, partition: int, now: datetime) -> list[Owner]:
+        """The live members holding ``partition`` of ``table``: the active owner first (one at
+        most: conflicting claims are resolved), then the others, running before recovering,
+        least lag first."""
+        claims: list[tuple[MemberInfo, Owner]] = []
+        for member in self.members(now):
+            held = member.table(table)
+            for info in held.partitions if held is not None else ():
+                if info.partition == partition:
+                    owner = Owner(
+                        member_id=member.member_id,
+                        endpoint=member.endpoint,
+                        kind=info.kind,
+                        state=info.state,
+                        applied_offset=info.applied_offset,
+                        lag=info.lag,
+                        generation=member.generation,
+                    )
+                    claims.append((member, owner))
+        active = [(m, o) for m, o in claims if o.kind == "active"]
+        winner = max(active, key=lambda c: (c[0].generation, c[0].sequence), default=None)
+        others = [o for _, o in claims if o.kind != "active"]
+        others.sort(key=lambda o: (o.state != "running", o.lag if o.lag >= 0 else 1 << 62))
+        return ([winner[1]] if winner is not None else []) + others
+
+    def locate(self, table: str, key: str | bytes, now: datetime) -> Location:
+        """The partition of ``key`` (with the table's announced partitioner and partition
+        count) and its owners. Raises GokaError if no live member announces ``table``."""
+        info = next((t for m in self.members(now) for t in m.tables if t.topic == table), None)
+        if info is None:
+            raise GokaError(f"no live member announces table {table!r}")
+        raw = key.encode() if isinstance(key, str) else key
+        partition = get_partitioner(info.partitioner)(raw, info.partition_count)
+        return Location(table, partition, tuple(self.owners(table, partition, now)))
+
+
+def _alive(member: MemberInfo, now: datetime) -> bool:
+    return now - member.last_heard <= timedelta(seconds=MISSED_HEARTBEATS * member.heartbeat)
