@@ -16,6 +16,7 @@ import time
 import click
 
 import goka
+from discovery import DiscoveryConfig
 from examples._running import run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
@@ -104,6 +105,26 @@ def emit(
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--hot-standby", is_flag=True, help="keep the partitions of others caught up")
 @click.option("--recover-ahead", is_flag=True, help="replay the table before joining the group")
+@click.option(
+    "--advertise",
+    default=None,
+    metavar="HOST:PORT",
+    help="announce this member on the discovery topic, with this gRPC address",
+)
+@click.option("--discovery-topic", default="goka-discovery", show_default=True)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="seconds between announcements",
+)
+@click.option(
+    "--standby-replicas",
+    type=click.IntRange(min=1),
+    default=None,
+    help="hot standbys per partition, placed over the announced group members",
+)
 @click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
 @click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @_config_option
@@ -116,11 +137,23 @@ def process(
     batch_size: int,
     hot_standby: bool,
     recover_ahead: bool,
+    advertise: str | None,
+    discovery_topic: str,
+    heartbeat: float,
+    standby_replicas: int | None,
     stats_file: str | None,
     stats_interval: float,
     config: tuple[str, ...],
 ) -> None:
     """Count clicks until SIGTERM or Ctrl-C; then print the final stats as JSON."""
+    announce = None
+    if advertise is not None or standby_replicas is not None:
+        try:
+            announce = DiscoveryConfig(
+                topic=discovery_topic, advertise=advertise or "", heartbeat=heartbeat
+            )
+        except goka.GokaError as exc:
+            raise click.BadParameter(str(exc), param_hint="--advertise") from exc
     processor = goka.Processor(
         brokers,
         define_clickcount(topic, group),
@@ -128,7 +161,9 @@ def process(
         partitioner=partitioner,
         batch_size=batch_size,
         hot_standby=hot_standby,
+        standby_replicas=standby_replicas,
         recover_ahead=recover_ahead,
+        discovery=announce,
         extra_config=_extra_config(config),
     )
     run_processor(processor, stats_file=stats_file, stats_interval=stats_interval)
