@@ -161,14 +161,23 @@ class Membership:
             }
         )
         try:
-            consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
+            partition = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
+            consumer.assign([partition])
+            # synced once everything written before we started is read (or at an EOF event:
+            # some brokers send none while the topic is written continuously)
+            _, end = consumer.get_watermark_offsets(partition, timeout=10.0, cached=False)
+            position = 0
             while not self._stopping.is_set():
                 changed = False
+                if not self._synced.is_set() and position >= end:
+                    self._synced.set()
+                    changed = True
                 messages: list[Any] = consumer.consume(1000, self._poll_timeout)
                 for msg in messages:
                     error = msg.error()
                     live = self._synced.is_set()
                     if error is None:
+                        position = msg.offset() + 1
                         changed |= self._table.apply(
                             msg.key(), msg.value(), self._clock(), live=live
                         )

@@ -1,8 +1,12 @@
 """Replays table-topic partitions into their local stores, one transaction per partition and read.
 
 Used by processors to recover their own and joined table partitions before processing, to
-keep joined and hot-standby partitions following, and by views. The end of a partition is
-detected with partition-EOF events (not watermarks, which some brokers report wrongly).
+keep joined and hot-standby partitions following, and by views.
+
+A partition has caught up when a partition-EOF event says so, or when the store has applied
+everything up to the high watermark queried when the partition was added: EOF events alone
+never come while a partition is written continuously on some brokers (Tansu), and watermarks
+alone can be reported one batch short there, so either counts.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class TableReader:
         )
         self._stores: dict[TopicPartitionKey, Storage] = {}
         self.skipped_records = 0
+        self._targets: dict[TopicPartitionKey, int] = {}
+        """The high watermark of each partition when it was added; reaching it catches up."""
+        self._watermark_timeout = 10.0
         self.high_watermarks: dict[TopicPartitionKey, int] = {}
         """The end of each followed partition as last seen (from fetches and EOF events)."""
 
@@ -65,9 +72,14 @@ class TableReader:
         self._stores[topic, partition] = store
         position = OFFSET_BEGINNING if start is None else start
         self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
+        _, high = self._consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=self._watermark_timeout, cached=False
+        )
+        self._targets[topic, partition] = high
 
     def remove(self, topic: str, partition: int) -> None:
         self.high_watermarks.pop((topic, partition), None)
+        self._targets.pop((topic, partition), None)
         if self._stores.pop((topic, partition), None) is not None:
             self._consumer.incremental_unassign([TopicPartition(topic, partition)])
 
@@ -104,7 +116,12 @@ class TableReader:
             self._stores[where].apply(writes.get(where, {}), offset + 1)
             _, high = self._consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
             self.high_watermarks[where] = max(high, offset + 1)
+        for where, target in list(self._targets.items()):
+            if (self._stores[where].offset() or 0) >= target:
+                result.caught_up.add(where)
+                del self._targets[where]  # reported once, like an EOF event
         for where in result.caught_up:
+            self._targets.pop(where, None)
             self.high_watermarks[where] = self._stores[where].offset() or 0
         return result
 

@@ -1,0 +1,145 @@
+"""standby_replicas=1 end to end: one hot standby per partition, placed on the consistent-hash
+ring over the announced members of the group, re-placed when a member leaves, and taking
+over with only the delta to replay."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import goka
+from discovery import Membership
+from goka import codec
+from tests.conftest import ProcessGroup, unique
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+PARTITIONS = 6
+TIMEOUT = 90.0
+
+
+def read_stats(path: Path) -> dict[str, Any]:
+    try:
+        stats: dict[str, Any] = json.loads(path.read_text())["partitions"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return stats
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def placement(membership: Membership, table: str) -> dict[int, dict[str, list[str]]]:
+    """partition -> {"active": [endpoints], "standby": [endpoints of caught-up standbys]}"""
+    result: dict[int, dict[str, list[str]]] = {}
+    for partition in range(PARTITIONS):
+        kinds: dict[str, list[str]] = {"active": [], "standby": []}
+        for owner in membership.owners(table, partition):
+            if owner.state == "running" and owner.kind in kinds:
+                kinds[owner.kind].append(owner.endpoint)
+        result[partition] = kinds
+    return result
+
+
+def one_standby_each(membership: Membership, table: str, endpoints: set[str]) -> bool:
+    placed = placement(membership, table)
+    return all(
+        len(k["active"]) == 1
+        and len(k["standby"]) == 1
+        and k["active"] != k["standby"]
+        and set(k["active"] + k["standby"]) <= endpoints
+        for k in placed.values()
+    )
+
+
+def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processes: ProcessGroup,
+    tmp_path: Path,
+) -> None:
+    topic = topic_factory("clicks", partitions=PARTITIONS)
+    group, discovery_topic = unique("standby"), unique("discovery")
+    table = goka.group_table(group)
+    endpoints = [f"127.0.0.1:{48000 + i}" for i in range(3)]
+    stats = [tmp_path / f"member-{i}.json" for i in range(3)]
+    members = [
+        processes.start(
+            "-m",
+            "examples.clickcount",
+            "process",
+            "--brokers",
+            goka_brokers,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--storage",
+            str(tmp_path / f"store-{i}"),
+            "--advertise",
+            endpoints[i],
+            "--discovery-topic",
+            discovery_topic,
+            "--heartbeat",
+            "0.5",
+            "--standby-replicas",
+            "1",
+            "--stats-file",
+            str(stats[i]),
+            "--stats-interval",
+            "0.2",
+            "--config",
+            "session.timeout.ms=6000",
+            "--config",
+            "heartbeat.interval.ms=500",
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    with goka.Emitter(goka_brokers, topic, codec.String()) as emitter:
+        for i in range(12_000):
+            emitter.emit(f"user-{i % 2400}", "click")
+
+    with Membership(goka_brokers, discovery_topic) as membership:
+        assert membership.wait_synced(30)
+        wait_until(
+            lambda: one_standby_each(membership, table, set(endpoints)),
+            "one running standby per partition on three members",
+        )
+        standby_counts = [
+            sum(1 for s in read_stats(path).values() if s["state"] == "standby") for path in stats
+        ]
+        assert sum(standby_counts) == PARTITIONS  # bounded: not every partition everywhere
+
+        members[2].send_signal(signal.SIGTERM)  # a member leaves: standbys are re-placed
+        assert members[2].wait(60) == 0
+        wait_until(
+            lambda: one_standby_each(membership, table, set(endpoints[:2])),
+            "the standbys to be re-placed on the two remaining members",
+        )
+        survivor_before = read_stats(stats[1])
+        standby_here = {p for p, s in survivor_before.items() if s["state"] == "standby"}
+        assert standby_here, "the survivor keeps no standby"
+        table_records = sum(survivor_before[p]["recovered_records"] for p in standby_here)
+        assert table_records >= 1000
+
+        members[0].send_signal(signal.SIGKILL)
+        wait_until(
+            lambda: (
+                {p for p, s in read_stats(stats[1]).items() if s["state"] == "running"}
+                == {str(p) for p in range(PARTITIONS)}
+            ),
+            "the survivor to run every partition",
+        )
+    after = read_stats(stats[1])
+    replayed = sum(after[p]["recovered_records"] for p in standby_here)
+    assert replayed < table_records / 10, (replayed, table_records)

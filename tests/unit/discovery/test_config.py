@@ -1,0 +1,41 @@
+"""DiscoveryConfig and standby_replicas refuse bad settings with errors that name the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+import goka
+from discovery import DiscoveryConfig
+from goka import codec
+from goka.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"advertise": "no-port"}, "is not host:port"),
+        ({"advertise": "host:port"}, "is not host:port"),
+        ({"heartbeat": 0}, "heartbeat must be positive"),
+        ({"topic": ""}, "topic name is empty"),
+        ({"member_id": ""}, "member_id must not be empty"),
+    ],
+)
+def test_bad_discovery_config(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        DiscoveryConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_good_discovery_config() -> None:
+    config = DiscoveryConfig(advertise="pod-0.svc.cluster.local:50051", heartbeat=0.5)
+    assert config.topic == "goka-discovery"
+    assert DiscoveryConfig(advertise="[::1]:50051").advertise == "[::1]:50051"
+
+
+def test_standby_replicas_need_discovery() -> None:
+    graph = goka.define_group(
+        "g", goka.input("t", codec.String(), lambda ctx, msg: None), goka.persist(codec.Int64())
+    )
+    with pytest.raises(ConfigError, match="standby_replicas needs discovery"):
+        goka.Processor("localhost:9092", graph, standby_replicas=1)
+    with pytest.raises(ConfigError, match="standby_replicas must be >= 1"):
+        goka.Processor("localhost:9092", graph, standby_replicas=0, discovery=DiscoveryConfig())
