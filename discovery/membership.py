@@ -15,6 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from discovery._table import MemberTable
 from discovery.model import Location, MemberInfo, Owner
 from goka._config import client_config
+from goka._consume import consume_available
 from goka._kafka_errors import raise_if_permanent
 from goka.errors import ConfigError, GokaError, TopicError
 from goka.topics import TopicManager
@@ -172,7 +173,7 @@ class Membership:
                 if not self._synced.is_set() and position >= end:
                     self._synced.set()
                     changed = True
-                messages: list[Any] = consumer.consume(1000, self._poll_timeout)
+                messages = consume_available(consumer, 1000, self._poll_timeout)
                 for msg in messages:
                     error = msg.error()
                     live = self._synced.is_set()

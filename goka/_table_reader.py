@@ -17,6 +17,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from goka._consume import consume_available
 from goka._kafka_errors import raise_if_permanent
 from goka.storage import Storage
 
@@ -89,7 +90,7 @@ class TableReader:
             return result
         writes: dict[TopicPartitionKey, dict[bytes, bytes | None]] = {}
         last: dict[TopicPartitionKey, int] = {}
-        messages: list[Any] = self._consumer.consume(max_records, timeout)
+        messages = consume_available(self._consumer, max_records, timeout)
         for msg in messages:
             where = (msg.topic(), msg.partition())
             error = msg.error()

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka._assignment import Assignment
 from goka._config import client_config
+from goka._consume import consume_available
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processing import BatchRunner
@@ -333,7 +334,9 @@ class Processor:
         self._update_standby(assignment)
         recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
         busy = recovering or self._visit_step(runner, assignment)
-        messages = consumer.consume(self._batch_size, 0.0 if busy else self._poll_timeout)
+        messages = consume_available(
+            consumer, self._batch_size, 0.0 if busy else self._poll_timeout
+        )
         if messages:
             for task in runner.run(messages, assignment.tasks):
                 self._update_watermarks(consumer, task)

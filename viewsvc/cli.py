@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import signal
 import sys
 import threading
@@ -23,29 +22,16 @@ from confluent_kafka import KafkaException
 from discovery import DEFAULT_TOPIC, MemberInfo, Membership
 from goka.errors import GokaError
 from viewsvc._members import format_table, only_table, to_json
+from viewsvc.options import config_option, extra_config, setup_logging
 
 __all__ = ["cli", "main"]
-
-
-def _extra_config(pairs: tuple[str, ...]) -> dict[str, str]:
-    config = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
-        config[name] = value
-    return config
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="log goka's INFO messages to stderr")
 def cli(verbose: bool) -> None:
     """Inspect and serve goka tables."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
 
 
 @cli.command()
@@ -73,13 +59,7 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="seconds to wait for the discovery topic to be read to its end",
 )
-@click.option(
-    "--config",
-    "config",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="librdkafka setting for the consumer (repeatable), e.g. security.protocol=SSL",
-)
+@config_option
 def members(
     brokers: str,
     topic: str,
@@ -91,7 +71,7 @@ def members(
     config: tuple[str, ...],
 ) -> None:
     """Print the live members: their tables, partitions (kind, state, lag) and last heartbeat."""
-    extra = _extra_config(config)
+    extra = extra_config(config)
     # with --watch, Ctrl-C and SIGTERM end the command normally (exit 0), also while syncing
     stopper: contextlib.AbstractContextManager[threading.Event] = (
         _stop_on_signals() if watch else contextlib.nullcontext(threading.Event())

@@ -9,7 +9,6 @@ python -m examples.clickcount demo      # all of the above on the embedded dev b
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 
@@ -20,38 +19,16 @@ from discovery import DiscoveryConfig
 from examples._running import run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
+from viewsvc.options import config_option, extra_config, setup_logging
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
-
-
-def _extra_config(pairs: tuple[str, ...]) -> dict[str, str]:
-    config = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
-        config[name] = value
-    return config
-
-
-_config_option = click.option(
-    "--config",
-    "config",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="librdkafka setting for every client (repeatable), e.g. session.timeout.ms=6000",
-)
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="log goka's INFO messages to stderr")
 def cli(verbose: bool) -> None:
     """Goka's click-count example."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
 
 
 @cli.command()
@@ -67,7 +44,7 @@ def cli(verbose: bool) -> None:
     help="partitions of the topic if it must be created",
 )
 @click.option("--partitioner", type=_PARTITIONERS, default="murmur2", show_default=True)
-@_config_option
+@config_option
 def emit(
     brokers: str,
     topic: str,
@@ -78,7 +55,7 @@ def emit(
     config: tuple[str, ...],
 ) -> None:
     """Emit MESSAGES clicks, round robin over the users user-0 .. user-(KEYS-1)."""
-    extra = _extra_config(config)
+    extra = extra_config(config)
     goka.TopicManager(brokers, extra_config=extra).ensure_stream(topic, partitions)
     with goka.Emitter(
         brokers, topic, codec.String(), partitioner=partitioner, extra_config=extra
@@ -127,7 +104,7 @@ def emit(
 )
 @click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
 @click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
-@_config_option
+@config_option
 def process(
     brokers: str,
     topic: str,
@@ -164,7 +141,7 @@ def process(
         standby_replicas=standby_replicas,
         recover_ahead=recover_ahead,
         discovery=announce,
-        extra_config=_extra_config(config),
+        extra_config=extra_config(config),
     )
     run_processor(processor, stats_file=stats_file, stats_interval=stats_interval)
 
@@ -181,7 +158,7 @@ def process(
 )
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object {user: count}")
-@_config_option
+@config_option
 def view(
     brokers: str,
     group: str,
@@ -194,9 +171,9 @@ def view(
     """Print the click counts once the table's view is running."""
     deadline = time.monotonic() + timeout
     table = goka.group_table(group)
-    goka.TopicManager(brokers, extra_config=_extra_config(config)).wait_for(table, timeout)
+    goka.TopicManager(brokers, extra_config=extra_config(config)).wait_for(table, timeout)
     with goka.View(
-        brokers, table, codec.Int64(), partitioner=partitioner, extra_config=_extra_config(config)
+        brokers, table, codec.Int64(), partitioner=partitioner, extra_config=extra_config(config)
     ) as table_view:
         if not table_view.wait_running(timeout):
             raise click.ClickException(f"the view of {table} did not recover within {timeout}s")

@@ -10,7 +10,6 @@ python -m examples.user_status demo     # all of the above on the embedded dev b
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -22,7 +21,6 @@ import click
 
 import goka
 from examples.clickcount.app import define_clickcount
-from examples.clickcount.cli import _config_option, _extra_config
 from examples.clickcount.cli import emit as emit_clicks
 from examples.user_status.app import (
     CLICKS_GROUP,
@@ -32,6 +30,7 @@ from examples.user_status.app import (
     define_user_status,
 )
 from goka import codec
+from viewsvc.options import config_option, extra_config, setup_logging
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 
@@ -40,11 +39,7 @@ _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 @click.option("-v", "--verbose", is_flag=True, help="log goka's INFO messages to stderr")
 def cli(verbose: bool) -> None:
     """Goka's user-status example: statuses joined with click counts."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
 
 
 cli.add_command(emit_clicks, name="emit-clicks")
@@ -69,7 +64,7 @@ def _status_update(text: str) -> tuple[str, str]:
     help="partitions of the topic if it must be created (that of the clicks topic)",
 )
 @click.option("--partitioner", type=_PARTITIONERS, default="murmur2", show_default=True)
-@_config_option
+@config_option
 def emit_status(
     updates: tuple[str, ...],
     brokers: str,
@@ -80,7 +75,7 @@ def emit_status(
 ) -> None:
     """Emit status UPDATES, each USER=STATUS, as {"status": STATUS} keyed by USER."""
     pairs = [_status_update(text) for text in updates]
-    extra = _extra_config(config)
+    extra = extra_config(config)
     goka.TopicManager(brokers, extra_config=extra).ensure_stream(topic, partitions)
     with goka.Emitter(
         brokers, topic, codec.JSON(), partitioner=partitioner, extra_config=extra
@@ -156,7 +151,7 @@ def _wait_for_table(manager: goka.TopicManager, table: str, timeout: float, stop
     show_default=True,
     help="seconds the status service waits for the clicks table to exist",
 )
-@_config_option
+@config_option
 def process(
     brokers: str,
     service: str,
@@ -173,7 +168,7 @@ def process(
 ) -> None:
     """Run the click-count and/or user-status groups until SIGTERM or Ctrl-C; then print
     their final stats as JSON."""
-    extra = _extra_config(config)
+    extra = extra_config(config)
     manager = goka.TopicManager(brokers, extra_config=extra)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
@@ -222,7 +217,7 @@ def process(
 )
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help='print {user: {"status", "clicks"}}')
-@_config_option
+@config_option
 def view(
     brokers: str,
     group: str,
@@ -233,7 +228,7 @@ def view(
     config: tuple[str, ...],
 ) -> None:
     """Print every user's latest status and clicks at that time, from a view of the table."""
-    extra = _extra_config(config)
+    extra = extra_config(config)
     deadline = time.monotonic() + timeout
     table = goka.group_table(group)
     goka.TopicManager(brokers, extra_config=extra).wait_for(table, timeout)

@@ -19,10 +19,9 @@ import pytest
 import goka
 from goka import codec
 from tests.conftest import ProcessGroup, unique
+from tests.support.clickcount import running, start_member
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-GROUP_CONFIG = ["--config", "session.timeout.ms=6000", "--config", "heartbeat.interval.ms=500"]
 
 
 def test_sigkilled_instance_loses_no_acknowledged_update(
@@ -33,36 +32,20 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
 ) -> None:
     topic = topic_factory("clicks", partitions=8)
     group = unique("counter")
+    stats = [tmp_path / f"member-{i}.json" for i in range(3)]
     members = [
-        processes.start(
-            "-m",
-            "examples.clickcount",
-            "process",
-            "--brokers",
+        start_member(
+            processes,
             goka_brokers,
-            "--topic",
             topic,
-            "--group",
             group,
-            "--storage",
-            str(tmp_path / f"member-{i}"),
+            tmp_path / f"member-{i}",
             "--batch-size",
             "200",
-            "--stats-file",
-            str(tmp_path / f"member-{i}.json"),
-            "--stats-interval",
-            "0.2",
-            *GROUP_CONFIG,
-        )
+            stats_file=stats[i],
+        )  # fmt: skip
         for i in range(3)
     ]
-
-    def running_on(i: int) -> set[str]:
-        try:
-            stats = json.loads((tmp_path / f"member-{i}.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return set()
-        return {p for p, s in stats["partitions"].items() if s["state"] == "running"}
 
     keys = [f"user-{i % 500}" for i in range(30_000)]
     first_half_done = threading.Event()
@@ -92,7 +75,7 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
         while sum(v for _, v in view.items()) < 1000:  # processing is under way
             assert time.monotonic() < deadline + 60, "nothing was processed"
             time.sleep(0.05)
-        killed_held = running_on(0)
+        killed_held = running(stats[0])
         assert killed_held, "the member to kill held no partition"
         members[0].send_signal(signal.SIGKILL)
         emitter.join(120)
@@ -111,7 +94,7 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
         )
         assert set(counts) == set(expected)
         deadline = time.monotonic() + 60
-        while running_on(1) | running_on(2) != {str(p) for p in range(8)}:
+        while running(stats[1]) | running(stats[2]) != {str(p) for p in range(8)}:
             assert time.monotonic() < deadline, "the survivors did not take over every partition"
             time.sleep(0.2)
 

@@ -22,21 +22,14 @@ import goka
 from discovery import Membership
 from goka import codec
 from tests.conftest import ROOT, ProcessGroup, unique
+from tests.support.clickcount import running, start_member
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 HEARTBEAT = 2.0
-SESSION_TIMEOUT = 6.0
+SESSION_TIMEOUT = 6.0  # FAST_GROUP_ARGS
 SLACK = 5.0
 PARTITIONS = 6
-
-
-def running_partitions(path: Path) -> set[str]:
-    try:
-        stats = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return set()
-    return {p for p, s in stats["partitions"].items() if s["state"] == "running"}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
@@ -71,32 +64,19 @@ def test_membership_follows_settling_sigkill_and_graceful_stop(
     endpoints = [f"127.0.0.1:{47000 + i}" for i in range(3)]
     stats = [tmp_path / f"member-{i}.json" for i in range(3)]
     members = [
-        processes.start(
-            "-m",
-            "examples.clickcount",
-            "process",
-            "--brokers",
+        start_member(
+            processes,
             goka_brokers,
-            "--topic",
             topic,
-            "--group",
             group,
-            "--storage",
-            str(tmp_path / f"store-{i}"),
+            tmp_path / f"store-{i}",
             "--advertise",
             endpoints[i],
             "--discovery-topic",
             discovery_topic,
             "--heartbeat",
             str(HEARTBEAT),
-            "--stats-file",
-            str(stats[i]),
-            "--stats-interval",
-            "0.1",
-            "--config",
-            f"session.timeout.ms={int(SESSION_TIMEOUT * 1000)}",
-            "--config",
-            "heartbeat.interval.ms=500",
+            stats_file=stats[i],
         )  # fmt: skip
         for i in range(3)
     ]
@@ -108,7 +88,7 @@ def test_membership_follows_settling_sigkill_and_graceful_stop(
         assert membership.wait_synced(30)
 
         def settled() -> bool:
-            held = [running_partitions(path) for path in stats]
+            held = [running(path) for path in stats]
             return all(held) and sorted(p for h in held for p in h) == [
                 str(p) for p in range(PARTITIONS)
             ]

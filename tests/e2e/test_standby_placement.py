@@ -4,12 +4,10 @@ over with only the delta to replay."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,19 +15,12 @@ import goka
 from discovery import Membership
 from goka import codec
 from tests.conftest import ProcessGroup, unique
+from tests.support.clickcount import partition_stats, start_member
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 PARTITIONS = 6
 TIMEOUT = 90.0
-
-
-def read_stats(path: Path) -> dict[str, Any]:
-    try:
-        stats: dict[str, Any] = json.loads(path.read_text())["partitions"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return stats
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -74,18 +65,12 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
     endpoints = [f"127.0.0.1:{48000 + i}" for i in range(3)]
     stats = [tmp_path / f"member-{i}.json" for i in range(3)]
     members = [
-        processes.start(
-            "-m",
-            "examples.clickcount",
-            "process",
-            "--brokers",
+        start_member(
+            processes,
             goka_brokers,
-            "--topic",
             topic,
-            "--group",
             group,
-            "--storage",
-            str(tmp_path / f"store-{i}"),
+            tmp_path / f"store-{i}",
             "--advertise",
             endpoints[i],
             "--discovery-topic",
@@ -94,14 +79,7 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
             "0.5",
             "--standby-replicas",
             "1",
-            "--stats-file",
-            str(stats[i]),
-            "--stats-interval",
-            "0.2",
-            "--config",
-            "session.timeout.ms=6000",
-            "--config",
-            "heartbeat.interval.ms=500",
+            stats_file=stats[i],
         )  # fmt: skip
         for i in range(3)
     ]
@@ -116,7 +94,8 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
             "one running standby per partition on three members",
         )
         standby_counts = [
-            sum(1 for s in read_stats(path).values() if s["state"] == "standby") for path in stats
+            sum(1 for s in partition_stats(path).values() if s["state"] == "standby")
+            for path in stats
         ]
         assert sum(standby_counts) == PARTITIONS  # bounded: not every partition everywhere
 
@@ -126,7 +105,7 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
             lambda: one_standby_each(membership, table, set(endpoints[:2])),
             "the standbys to be re-placed on the two remaining members",
         )
-        survivor_before = read_stats(stats[1])
+        survivor_before = partition_stats(stats[1])
         standby_here = {p for p, s in survivor_before.items() if s["state"] == "standby"}
         assert standby_here, "the survivor keeps no standby"
         table_records = sum(survivor_before[p]["recovered_records"] for p in standby_here)
@@ -135,11 +114,11 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
         members[0].send_signal(signal.SIGKILL)
         wait_until(
             lambda: (
-                {p for p, s in read_stats(stats[1]).items() if s["state"] == "running"}
+                {p for p, s in partition_stats(stats[1]).items() if s["state"] == "running"}
                 == {str(p) for p in range(PARTITIONS)}
             ),
             "the survivor to run every partition",
         )
-    after = read_stats(stats[1])
+    after = partition_stats(stats[1])
     replayed = sum(after[p]["recovered_records"] for p in standby_here)
     assert replayed < table_records / 10, (replayed, table_records)
