@@ -97,7 +97,14 @@ class Announcer:
         manager = TopicManager(processor.brokers, extra_config=processor.extra_config)
         ensure_discovery_topic(manager, self.config.topic)
         config = client_config(processor.brokers, processor.extra_config)
-        self._producer = Producer({**config, "enable.idempotence": True, "linger.ms": 0})
+        self._producer = Producer(
+            {
+                **config,
+                "enable.idempotence": True,
+                "linger.ms": 0,
+                "on_delivery": self._on_delivery,
+            }
+        )
         if processor.standby_replicas is not None:
             membership = Membership(
                 processor.brokers, self.config.topic, extra_config=processor.extra_config
@@ -127,6 +134,15 @@ class Announcer:
 
     def standby_partitions(self) -> set[int] | None:
         return self._standbys
+
+    def _on_delivery(self, error: Any, msg: Any) -> None:
+        if error is not None:  # the next heartbeat announces again
+            _logger.warning(
+                "announcement of %s to %s was not delivered: %s",
+                self.member_id,
+                self.config.topic,
+                error.str(),
+            )
 
     # -- announcing ----------------------------------------------------------------------
 

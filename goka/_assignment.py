@@ -81,13 +81,19 @@ class Assignment:
     def _table_topic(self) -> str:
         return self.graph.table or ""
 
-    def _follow(self, partition: int, stores: _Stores) -> set[tuple[str, int]]:
-        """(Re)start following every table partition of ``stores``; returns them."""
+    def _follow(
+        self, partition: int, stores: _Stores, *, assigned: bool = False
+    ) -> set[tuple[str, int]]:
+        """(Re)start following every table partition of ``stores``; returns them.
+
+        An ``assigned`` partition's own table is written by nobody while it recovers, so it is
+        read to its very end (see ``_table_reader``).
+        """
         followed = set()
         if self.reader is not None:
             for topic, store in stores.all():
                 name = topic or self._table_topic
-                self.reader.add(name, partition, store)
+                self.reader.add(name, partition, store, exact_end=assigned and topic is None)
                 followed.add((name, partition))
         return followed
 
@@ -110,7 +116,7 @@ class Assignment:
             self._standby.discard(partition)
             stores = self._open(partition)
             task = PartitionTask(partition, stores.table, join_stores=stores.joins)
-            task.pending = self._follow(partition, stores)
+            task.pending = self._follow(partition, stores, assigned=True)
             with self._lock:
                 self.tasks[partition] = task
             if not task.pending:

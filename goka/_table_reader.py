@@ -3,10 +3,12 @@
 Used by processors to recover their own and joined table partitions before processing, to
 keep joined and hot-standby partitions following, and by views.
 
-A partition has caught up when a partition-EOF event says so, or when the store has applied
-everything up to the high watermark queried when the partition was added: EOF events alone
-never come while a partition is written continuously on some brokers (Tansu), and watermarks
-alone can be reported one batch short there, so either counts.
+A partition has caught up when a partition-EOF event says so. For partitions that others
+keep writing (joined tables, views, standbys) reaching the high watermark queried when the
+partition was added counts too, since some brokers (Tansu) send no EOF event while a partition
+is written continuously. A processor recovering its own table partition, which nobody else
+writes, waits for the EOF event only: the same brokers may report the high watermark one batch
+short, and starting on a store missing a batch would lose its updates.
 """
 
 from __future__ import annotations
@@ -62,17 +64,20 @@ class TableReader:
     def __contains__(self, key: TopicPartitionKey) -> bool:
         return key in self._stores
 
-    def add(self, topic: str, partition: int, store: Storage) -> None:
+    def add(self, topic: str, partition: int, store: Storage, *, exact_end: bool = False) -> None:
         """Start reading ``partition`` of ``topic`` from the offset its store has applied.
 
         Adding a partition that is already read restarts it from the store's offset, so a
-        caught-up event follows (EOF events are only sent once per reaching the end).
+        caught-up event follows (EOF events are only sent once per reaching the end). With
+        ``exact_end``, only an EOF event reports it caught up (see the module docstring).
         """
         self.remove(topic, partition)
         start = store.offset()
         self._stores[topic, partition] = store
         position = OFFSET_BEGINNING if start is None else start
         self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
+        if exact_end:
+            return
         _, high = self._consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=self._watermark_timeout, cached=False
         )

@@ -60,11 +60,13 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
                 if i == len(keys) // 2:
                     first_half_done.set()
 
-    # wait for the group to settle and produce the table before viewing it
-    deadline = time.monotonic() + 60
-    manager = goka.TopicManager(goka_brokers)
-    while manager.partitions(goka.group_table(group)) is None:
-        assert time.monotonic() < deadline, "the processors never created the table"
+    def settled() -> bool:  # every member runs partitions, and together all of them
+        held = [running(path) for path in stats]
+        return all(held) and set().union(*held) == {str(p) for p in range(8)}
+
+    deadline = time.monotonic() + 90
+    while not settled():
+        assert time.monotonic() < deadline, "the group did not settle"
         time.sleep(0.2)
 
     emitter = threading.Thread(target=emit_all)
@@ -75,8 +77,7 @@ def test_sigkilled_instance_loses_no_acknowledged_update(
         while sum(v for _, v in view.items()) < 1000:  # processing is under way
             assert time.monotonic() < deadline + 60, "nothing was processed"
             time.sleep(0.05)
-        killed_held = running(stats[0])
-        assert killed_held, "the member to kill held no partition"
+        assert running(stats[0]), "the member to kill holds no partition"
         members[0].send_signal(signal.SIGKILL)
         emitter.join(120)
         assert not emitter.is_alive()

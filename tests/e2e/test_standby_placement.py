@@ -109,7 +109,7 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
         standby_here = {p for p, s in survivor_before.items() if s["state"] == "standby"}
         assert standby_here, "the survivor keeps no standby"
         table_records = sum(survivor_before[p]["recovered_records"] for p in standby_here)
-        assert table_records >= 1000
+        assert table_records >= 100  # enough for "only the delta" to mean something
 
         members[0].send_signal(signal.SIGKILL)
         wait_until(
