@@ -12,6 +12,7 @@ depends on the broker being Tansu.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ from goka.errors import DevBrokerError
 __all__ = ["DevBroker"]
 
 _START_ATTEMPTS = 5
+_PR_SET_PDEATHSIG = 1
 
 
 def _free_loopback_port() -> int:
@@ -36,6 +38,14 @@ def _free_loopback_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _die_with_parent() -> None:
+    """In the broker's process before exec: on Linux, get SIGKILL when the thread that started
+    it dies, so a killed test run or demo leaves no broker behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _broker_binary() -> str:
@@ -125,6 +135,7 @@ class DevBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # only a prctl call: safe after fork
             )
             log.close()
             if self._wait_ready(proc, port):
