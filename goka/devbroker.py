@@ -68,7 +68,9 @@ class DevBroker:
 
     ``start()`` returns once the broker answers a metadata request; ``stop()`` terminates it
     (SIGINT, then SIGKILL after ``stop_timeout`` seconds). Usable as a context manager.
-    The broker's output goes to a log file in the temp directory (``log_path``).
+    The broker's output goes to a log file in the temp directory (``log_path``). On Linux
+    the broker is killed when the thread that started it ends (so even a SIGKILLed parent
+    leaves no broker): start it from a thread that lives as long as you need it.
 
     Args:
         port: the loopback port to listen on (default: a free one the OS picks).
