@@ -12,16 +12,11 @@ import goka
 from examples.clickcount import define_clickcount
 from goka import codec
 from tests.conftest import RunningProcessor, unique
+from tests.integration.test_clickcount import emit_clicks
 
 pytestmark = pytest.mark.broker
 
 TIMEOUT = 60.0
-
-
-def emit_clicks(brokers: str, topic: str, count: int, keys: int) -> None:
-    with goka.Emitter(brokers, topic, codec.String()) as emitter:
-        for i in range(count):
-            emitter.emit(f"user-{i % keys}", "click")
 
 
 def wait_processed(runner: RunningProcessor, count: int) -> dict[str, dict[str, object]]:
@@ -42,7 +37,7 @@ def test_stats_rebalance_callback_and_stop(
     topic = topic_factory("clicks", partitions=3)
     group = unique("stats")
     assignments: list[frozenset[int]] = []
-    emit_clicks(goka_brokers, topic, 600, 30)
+    emit_clicks(goka_brokers, topic, [f"user-{i % 30}" for i in range(600)])
     runner = processor_factory(
         define_clickcount(topic, group), rebalance_callback=assignments.append
     )
@@ -77,7 +72,7 @@ def test_recover_ahead_replays_the_table_before_joining(
     topic = topic_factory("clicks", partitions=3)
     group = unique("ahead")
     graph = define_clickcount(topic, group)
-    emit_clicks(goka_brokers, topic, 900, 300)
+    emit_clicks(goka_brokers, topic, [f"user-{i % 300}" for i in range(900)])
     first = processor_factory(graph)  # fills the table; its storage is thrown away
     wait_processed(first, 900)
     assert first.stop() is None
