@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import DecodeError
 
+from discovery import routing
 from discovery.model import Location, MalformedAnnouncement, MemberInfo, Owner, from_announcement
 from discovery.v1 import discovery_pb2 as pb
-from goka.errors import GokaError
-from goka.partitioner import get_partitioner
 
 __all__ = ["MISSED_HEARTBEATS", "MemberTable"]
 
@@ -80,39 +79,12 @@ class MemberTable:
         return sorted((m for m in records if _alive(m, now)), key=lambda m: m.member_id)
 
     def owners(self, table: str, partition: int, now: datetime) -> list[Owner]:
-        """The live members holding ``partition`` of ``table``: the active owner first (one at
-        most: conflicting claims are resolved), then the others, running before recovering,
-        least lag first."""
-        claims: list[tuple[MemberInfo, Owner]] = []
-        for member in self.members(now):
-            held = member.table(table)
-            for info in held.partitions if held is not None else ():
-                if info.partition == partition:
-                    owner = Owner(
-                        member_id=member.member_id,
-                        endpoint=member.endpoint,
-                        kind=info.kind,
-                        state=info.state,
-                        applied_offset=info.applied_offset,
-                        lag=info.lag,
-                        generation=member.generation,
-                    )
-                    claims.append((member, owner))
-        active = [(m, o) for m, o in claims if o.kind == "active"]
-        winner = max(active, key=lambda c: (c[0].generation, c[0].sequence), default=None)
-        others = [o for _, o in claims if o.kind != "active"]
-        others.sort(key=lambda o: (o.state != "running", o.lag if o.lag >= 0 else 1 << 62))
-        return ([winner[1]] if winner is not None else []) + others
+        """The live members holding ``partition`` of ``table`` (see ``routing.owners``)."""
+        return routing.owners(self.members(now), table, partition)
 
     def locate(self, table: str, key: str | bytes, now: datetime) -> Location:
-        """The partition of ``key`` (with the table's announced partitioner and partition
-        count) and its owners. Raises GokaError if no live member announces ``table``."""
-        info = next((t for m in self.members(now) for t in m.tables if t.topic == table), None)
-        if info is None:
-            raise GokaError(f"no live member announces table {table!r}")
-        raw = key.encode() if isinstance(key, str) else key
-        partition = get_partitioner(info.partitioner)(raw, info.partition_count)
-        return Location(table, partition, tuple(self.owners(table, partition, now)))
+        """The partition of ``key`` and its live holders (see ``routing.locate``)."""
+        return routing.locate(self.members(now), table, key)
 
 
 def _alive(member: MemberInfo, now: datetime) -> bool:
