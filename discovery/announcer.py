@@ -1,36 +1,37 @@
-"""The announcer: publishes which table partitions a processor holds to the discovery topic.
+"""The announcer: publishes which table partitions a member holds to the discovery topic.
 
-An announcement goes out on every assignment change, on every partition state change and on
-every heartbeat, from the announcer's own thread, so processing never waits for it; a stop
-publishes a tombstone. With ``standby_replicas``, the announcer also follows the membership
-table and tells the processor which partitions to keep as hot standbys.
+An announcement goes out whenever ``changed()`` is called (assignment or partition state
+changes) and on every heartbeat, from the announcer's own thread, so the member's work never
+waits for it; ``stop()`` publishes a tombstone. Processors use it through ``DiscoveryConfig``
+(see ``_processor_observer``); view servers and routers create one directly.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
 import re
-import socket
 import threading
-import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import Producer
 
-from discovery.membership import DEFAULT_TOPIC, Membership, ensure_discovery_topic
-from discovery.model import KIND_VALUES, STATE_VALUES
-from discovery.placement import standbys
+from discovery.membership import DEFAULT_TOPIC, ensure_discovery_topic
+from discovery.model import KIND_VALUES, ROLE_VALUES, STATE_VALUES
 from discovery.v1 import discovery_pb2 as pb
 from goka._config import client_config
 from goka.errors import ConfigError
-from goka.processor import Processor
+from goka.local_table import HeldPartition, LocalTable, TableMeta
 from goka.topics import TopicManager
 
-__all__ = ["Announcer", "DiscoveryConfig"]
+if TYPE_CHECKING:
+    from discovery._processor_observer import ProcessorAnnouncer
+    from goka.processor import Processor
+
+__all__ = ["Announcer", "DiscoveryConfig", "holdings"]
 
 _logger = logging.getLogger("goka.discovery")
 _ENDPOINT = re.compile(r"^[^\s:/]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$")
@@ -46,13 +47,13 @@ class DiscoveryConfig:
         advertise: ``host:port`` where this member's gRPC server can be reached; empty if it
             serves no reads (default).
         heartbeat: seconds between announcements (default 2.0); a member missing 3 is dead.
-        member_id: this member's id (default: ``<group>@<hostname>:<pid>:<random>``).
+
+    The member id announced is the processor's ``member_id``.
     """
 
     topic: str = DEFAULT_TOPIC
     advertise: str = ""
     heartbeat: float = 2.0
-    member_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.topic:
@@ -63,77 +64,87 @@ class DiscoveryConfig:
             )
         if self.heartbeat <= 0:
             raise ConfigError(f"heartbeat must be positive seconds, got {self.heartbeat}")
-        if self.member_id is not None and not self.member_id:
-            raise ConfigError("member_id must not be empty")
 
-    def attach(self, processor: Processor) -> Announcer:
-        return Announcer(self, processor)
+    def attach(self, processor: Processor) -> ProcessorAnnouncer:
+        from discovery._processor_observer import ProcessorAnnouncer
+
+        return ProcessorAnnouncer(self, processor)
 
 
 class Announcer:
-    """The ProcessorObserver that announces a processor (see ``DiscoveryConfig``)."""
+    """Announces one member until ``stop()``.
 
-    def __init__(self, config: DiscoveryConfig, processor: Processor) -> None:
+    Args:
+        config: topic, advertised endpoint and heartbeat.
+        member_id: the member's id, unique in the deployment.
+        role: ``"processor"``, ``"view"`` or ``"router"``.
+        brokers, extra_config: how to reach Kafka.
+        group: the member's consumer group or view group (may be empty).
+        tables: returns the member's local tables, asked at every announcement.
+        generation: returns the member's generation (see ``discovery.proto``).
+    """
+
+    def __init__(
+        self,
+        config: DiscoveryConfig,
+        *,
+        member_id: str,
+        role: Literal["processor", "view", "router"],
+        brokers: str | Iterable[str],
+        extra_config: Mapping[str, Any] | None = None,
+        group: str = "",
+        tables: Callable[[], Iterable[LocalTable]] = list,
+        generation: Callable[[], int] = lambda: -1,
+    ) -> None:
+        if not member_id:
+            raise ConfigError("member_id must not be empty")
         self.config = config
-        self._processor = processor
-        group = processor.graph.group
-        self.member_id = config.member_id or (
-            f"{group}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        )
+        self.member_id = member_id
+        self._role = ROLE_VALUES[role]
+        self._brokers = brokers
+        self._extra_config = extra_config
+        self._group = group
+        self._tables = tables
+        self._generation = generation
         self._sequence = itertools.count(1)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._producer: Producer | None = None
-        self._membership: Membership | None = None
-        self._standbys: set[int] | None = None
         self.announcements = 0
         """Announcements published so far (not counting the tombstone)."""
 
-    # -- ProcessorObserver ---------------------------------------------------------------
-
-    def started(self) -> None:
-        processor = self._processor
-        manager = TopicManager(processor.brokers, extra_config=processor.extra_config)
+    def start(self) -> Announcer:
+        """Creates the topic if missing and starts announcing (the first one at once)."""
+        manager = TopicManager(self._brokers, extra_config=self._extra_config)
         ensure_discovery_topic(manager, self.config.topic)
-        config = client_config(processor.brokers, processor.extra_config)
+        config = client_config(self._brokers, self._extra_config)
         self._producer = Producer(
-            {
-                **config,
-                "enable.idempotence": True,
-                "linger.ms": 0,
-                "on_delivery": self._on_delivery,
-            }
+            {**config, "enable.idempotence": True, "linger.ms": 0, "on_delivery": self._on_delivery}
         )
-        if processor.standby_replicas is not None:
-            membership = Membership(
-                processor.brokers, self.config.topic, extra_config=processor.extra_config
-            )
-            membership.subscribe(lambda _: self._place_standbys())
-            self._membership = membership.start()
         self._thread = threading.Thread(
             target=self._announce_loop, name=f"goka-announcer-{self.member_id}", daemon=True
         )
+        self._wake.set()
         self._thread.start()
+        return self
 
     def changed(self) -> None:
+        """Announce again now (from any thread; returns at once)."""
         self._wake.set()
 
-    def stopped(self) -> None:
+    def stop(self) -> None:
+        """Stops announcing and publishes a tombstone: the member left."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(self.config.heartbeat + 10)
-        if self._membership is not None:
-            self._membership.stop()
         producer = self._producer
         if producer is not None:
             producer.produce(self.config.topic, None, self.member_id.encode(), partition=0)
             if producer.flush(10):
                 _logger.warning("the tombstone of %s was not acknowledged", self.member_id)
-
-    def standby_partitions(self) -> set[int] | None:
-        return self._standbys
+            self._producer = None
 
     def _on_delivery(self, error: Any, msg: Any) -> None:
         if error is not None:  # the next heartbeat announces again
@@ -143,8 +154,6 @@ class Announcer:
                 self.config.topic,
                 error.str(),
             )
-
-    # -- announcing ----------------------------------------------------------------------
 
     def _announce_loop(self) -> None:
         producer = self._producer
@@ -163,69 +172,43 @@ class Announcer:
                 )
                 producer.poll(0)
                 self.announcements += 1
-            except Exception:  # the next heartbeat tries again; processing goes on
+            except Exception:  # the next heartbeat tries again; the member's work goes on
                 _logger.exception("announcing %s failed", self.member_id)
 
     def announcement(self) -> pb.Announcement:
-        """This member's current announcement, built from the processor's stats."""
-        processor = self._processor
-        stats = processor.stats()
+        """This member's current announcement, built from its local tables."""
         announcement = pb.Announcement(
             member_id=self.member_id,
-            role=pb.ROLE_PROCESSOR,
+            role=self._role,
             endpoint=self.config.advertise,
-            group=processor.graph.group,
-            generation=processor.generation,
+            group=self._group,
+            generation=self._generation(),
             sequence=next(self._sequence),
         )
         announcement.heartbeat_interval.FromTimedelta(timedelta(seconds=self.config.heartbeat))
         announcement.emitted_at.FromDatetime(datetime.now(UTC))
-        graph = processor.graph
-        if graph.table is not None and graph.persist is not None and processor.partition_count:
-            table = announcement.tables.add(
-                topic=graph.table,
-                partitioner=processor.partitioner,
-                partition_count=processor.partition_count,
-                key_codec="string",
-                value_codec=graph.persist.codec.name,
-            )
-            for partition, info in sorted(stats["partitions"].items()):
-                table.partitions.append(_holding(partition, info))
+        for local in self._tables():
+            meta = local.meta
+            if meta is not None:
+                announcement.tables.append(holdings(meta, local.held().values()))
         return announcement
 
-    def _place_standbys(self) -> None:
-        """Recomputes this member's standby partitions from the live members of its group."""
-        membership, processor = self._membership, self._processor
-        table, replicas = processor.graph.table, processor.standby_replicas
-        if membership is None or table is None or replicas is None:
-            return
-        group = [
-            m for m in membership.members()
-            if m.role == "processor" and m.group == processor.graph.group
-        ]  # fmt: skip
-        names = {m.member_id for m in group} | {self.member_id}
-        owners = {}
-        for partition in range(processor.partition_count or 0):
-            found = membership.owners(table, partition)
-            if found and found[0].kind == "active":
-                owners[partition] = found[0].member_id
-        placed = standbys(sorted(names), processor.partition_count or 0, replicas, owners)
-        wanted = {p for p, members in placed.items() if self.member_id in members}
-        if wanted != self._standbys:
-            _logger.info("member %s: standby partitions %s", self.member_id, sorted(wanted))
-            self._standbys = wanted
 
-
-def _holding(partition: int, info: dict[str, Any]) -> pb.PartitionHolding:
-    standby = info["state"] == "standby"
-    caught_up = "running" if info.get("caught_up") else "recovering"
-    state = caught_up if standby else info["state"]
-    table = info.get("table", {})
-    offset, lag = table.get("offset"), table.get("lag")
-    return pb.PartitionHolding(
-        partition=partition,
-        kind=KIND_VALUES["standby" if standby else "active"],
-        state=STATE_VALUES[state],
-        applied_offset=-1 if offset is None else offset,
-        lag=-1 if lag is None else lag,
+def holdings(meta: TableMeta, held: Iterable[HeldPartition]) -> pb.TableHoldings:
+    """The announced form of a table and the partitions held of it."""
+    table = pb.TableHoldings(
+        topic=meta.name,
+        partitioner=meta.partitioner,
+        partition_count=meta.partition_count,
+        key_codec=meta.key_codec,
+        value_codec=meta.value_codec,
     )
+    for info in sorted(held, key=lambda h: h.partition):
+        table.partitions.add(
+            partition=info.partition,
+            kind=KIND_VALUES[info.kind],
+            state=STATE_VALUES[info.state],
+            applied_offset=info.applied_offset,
+            lag=info.lag,
+        )
+    return table

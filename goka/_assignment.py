@@ -233,7 +233,7 @@ class Assignment:
                 high = highs.get((self._table_topic, task.partition))
                 table["high_watermark"] = high
                 table["lag"] = max(0, high - table["offset"]) if high is not None else None
-        for partition in sorted(self._standby):
+        for partition in sorted(self._standby.copy()):  # copy(): atomic against the loop
             stores = self._stores.get(partition)
             if stores is None or partition in result:
                 continue
@@ -251,6 +251,11 @@ class Assignment:
                 "recovered_records": stores.standby_records,
             }
         return dict(sorted(result.items()))
+
+    def table_store(self, partition: int) -> Storage | None:
+        """The open group-table store of an assigned or standby partition; thread-safe."""
+        stores = self._stores.get(partition)
+        return stores.table if stores is not None else None
 
     def close(self) -> None:
         with self._lock:

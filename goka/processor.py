@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -28,11 +29,13 @@ from goka._consume import consume_available
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processing import BatchRunner
+from goka._processor_table import ProcessorTable
 from goka._producer import BatchProducer
 from goka._table_reader import TableReader
 from goka._visit import Visit
 from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
 from goka.graph import GroupGraph
+from goka.local_table import LocalTable
 from goka.observer import ProcessorObserver, ProcessorPlugin
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, StorageFactory
@@ -72,9 +75,14 @@ class Processor:
             members; needs ``discovery`` to know them (implies hot standby).
         discovery: a plugin told about the processor's partitions, e.g.
             ``discovery.DiscoveryConfig(advertise="host:port")`` to announce them.
+        serve: a plugin serving the processor's table partitions (active and standby),
+            e.g. ``viewsvc.ServeConfig(listen="0.0.0.0:50051")`` for gRPC; it reads them
+            through ``local_table()``.
         recover_ahead: replay every table and joined-table partition before joining the
             consumer group (default False).
         rebalance_callback: called with the assigned partitions after every rebalance.
+        member_id: this instance's id in discovery and serving (default:
+            ``<group>@<hostname>:<pid>:<random>``).
         replication_factor: for topics this processor creates (-1: broker default).
         extra_config: librdkafka settings for every client (e.g. ``session.timeout.ms``).
     """
@@ -97,6 +105,8 @@ class Processor:
         replication_factor: int = -1,
         extra_config: Mapping[str, Any] | None = None,
         discovery: ProcessorPlugin | None = None,
+        serve: ProcessorPlugin | None = None,
+        member_id: str | None = None,
     ) -> None:
         if not isinstance(graph, GroupGraph):
             raise ConfigError(
@@ -123,7 +133,12 @@ class Processor:
                 f"group {graph.group!r} has no table and no joins: hot_standby and "
                 "recover_ahead have nothing to keep"
             )
+        if member_id is not None and not member_id:
+            raise ConfigError("member_id must not be empty (None: generated)")
         self.graph = graph
+        self.member_id = member_id or (
+            f"{graph.group}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        )
         self._config = client_config(brokers, extra_config)
         self.brokers = brokers
         self.extra_config = extra_config
@@ -142,8 +157,10 @@ class Processor:
         self._stop_timeout = stop_timeout
         self._hot_standby = hot_standby
         self.standby_replicas = standby_replicas
-        self._plugin = discovery
+        self.discovery = discovery
+        self._plugins = [plugin for plugin in (discovery, serve) if plugin is not None]
         self._observer: ProcessorObserver | None = None
+        """The discovery plugin's observer, which places standbys."""
         self.partition_count: int | None = None
         """The partition count of the inputs and table, known once ``run()`` checked them."""
         self.generation = -1
@@ -194,6 +211,11 @@ class Processor:
             "partitions": assignment.stats() if assignment is not None else {},
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
+
+    def local_table(self) -> LocalTable:
+        """Thread-safe reads of the group-table partitions this instance holds (active and
+        standby), for servers such as ``viewsvc`` (see ``goka.local_table``)."""
+        return ProcessorTable(self)
 
     def visit_all(self, name: str, meta: Any = None, timeout: float | None = None) -> int:
         """Run visitor ``name`` with ``meta`` over every key of this instance's running
@@ -288,10 +310,16 @@ class Processor:
             )
             self._assignment = assignment
             cleanup.callback(assignment.close)
-            if self._plugin is not None:
-                observer = self._plugin.attach(self)
-                self._observer = observer
-                assignment.on_change = observer.changed
+            observers = [plugin.attach(self) for plugin in self._plugins]
+            if self.discovery is not None:
+                self._observer = observers[0]
+
+            def changed() -> None:
+                for observer in observers:
+                    observer.changed()
+
+            assignment.on_change = changed
+            for observer in observers:
                 cleanup.callback(observer.stopped)  # after the consumer left the group
                 observer.started()
             consumer = Consumer(

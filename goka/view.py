@@ -18,8 +18,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from goka._config import client_config
 from goka._table_reader import TableReader
+from goka._view_table import ViewTable
 from goka.codec import Codec
-from goka.errors import ConfigError, GokaError, TopicError
+from goka.errors import ConfigError, GokaError, StorageError, TopicError
+from goka.local_table import HeldPartition, LocalTable, PartitionNotHeld
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, Storage, StorageFactory
 from goka.storage.base import key_range
@@ -102,6 +104,11 @@ class View(Generic[T]):
         self._error: BaseException | None = None
         self.recovered_records = 0
         """Table records applied since start (replayed and followed)."""
+        self._caught_up: set[int] = set()
+        """Partitions that reached the end of the table topic at least once."""
+        self._reader: TableReader | None = None
+        self.value_codec_name = codec.name
+        self.partitioner = partitioner
 
     @property
     def state(self) -> ViewState:
@@ -141,6 +148,7 @@ class View(Generic[T]):
 
     def _follow(self) -> None:
         reader = TableReader(self._config)
+        self._reader = reader
         try:
             for partition, store in self._stores.items():
                 reader.add(self.table, partition, store)
@@ -148,6 +156,7 @@ class View(Generic[T]):
             while not self._stopping.is_set():
                 result = reader.read(10_000, self._poll_timeout)
                 self.recovered_records += sum(result.records.values())
+                self._caught_up.update(partition for _, partition in result.caught_up)
                 if pending:
                     pending -= result.caught_up
                     if not pending:
@@ -175,6 +184,40 @@ class View(Generic[T]):
                 self._error
             )
         return reached and self._state == "running"
+
+    def local_table(self) -> LocalTable:
+        """Thread-safe reads of the held partitions, for servers such as ``viewsvc``."""
+        return ViewTable(self)
+
+    def held(self) -> dict[int, HeldPartition]:
+        """The held partitions: kind ``replica``, running once caught up, with their lag."""
+        reader, stores = self._reader, self._stores
+        highs = reader.high_watermarks if reader is not None else {}
+        held = {}
+        for partition, store in list(stores.items()):
+            try:
+                offset = store.offset()
+            except StorageError:  # stopped meanwhile
+                continue
+            high = highs.get((self.table, partition))
+            applied = -1 if offset is None else offset
+            held[partition] = HeldPartition(
+                partition=partition,
+                kind="replica",
+                state="running" if partition in self._caught_up else "recovering",
+                applied_offset=applied,
+                lag=-1 if high is None else max(0, high - max(applied, 0)),
+            )
+        return held
+
+    def store(self, partition: int) -> Storage:
+        """The store of a held partition; raises PartitionNotHeld."""
+        store = self._stores.get(partition)
+        if store is None:
+            raise PartitionNotHeld(
+                f"partition {partition} of table {self.table!r} is not held by this view"
+            )
+        return store
 
     def partition_of(self, key: str) -> int:
         return self._partition_for(key.encode(), self.partition_count)

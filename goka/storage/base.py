@@ -24,6 +24,11 @@ class Storage(Protocol):
         """The next table-topic offset to apply (last applied + 1), None if nothing applied."""
         ...
 
+    def read(self, key: bytes) -> tuple[bytes | None, int | None]:
+        """``(get(key), offset())`` from one consistent snapshot, so a served value comes
+        with the offset it reflects."""
+        ...
+
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
         """Apply ``writes`` (None deletes) and set the offset, in one atomic step."""
         ...

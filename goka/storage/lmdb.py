@@ -27,17 +27,23 @@ _ITER_CHUNK = 1024
 
 
 class _ResizeLock:
-    """Many concurrent transactions, or one map resize: LMDB forbids resizing under a txn."""
+    """Many concurrent transactions, or one map resize or close: LMDB forbids resizing under a
+    transaction, and closing an environment that another thread reads from (gRPC handlers
+    read while the processor releases a partition) would free memory under that read."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         self._cond = threading.Condition()
         self._active = 0
         self._resizing = False
+        self._closed = False
+        self._path = path
 
     def enter(self) -> None:
         with self._cond:
             while self._resizing:
                 self._cond.wait()
+            if self._closed:
+                raise StorageError(f"the LMDB store at {self._path} is closed")
             self._active += 1
 
     def exit(self) -> None:
@@ -57,6 +63,15 @@ class _ResizeLock:
                 self._resizing = False
                 self._cond.notify_all()
 
+    def close(self, env: Any) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            while self._active:
+                self._cond.wait()
+            env.close()
+
 
 class _LMDBStore:
     def __init__(self, path: Path, map_size: int) -> None:
@@ -75,7 +90,7 @@ class _LMDBStore:
             raise StorageError(f"cannot open LMDB store at {path}: {exc}") from exc
         self._rows = self._env.open_db(b"rows")
         self._meta = self._env.open_db(b"meta")
-        self._lock = _ResizeLock()
+        self._lock = _ResizeLock(path)
         self.path = path
 
     def get(self, key: bytes) -> bytes | None:
@@ -95,6 +110,16 @@ class _LMDBStore:
         finally:
             self._lock.exit()
         return None if raw is None else int(raw)
+
+    def read(self, key: bytes) -> tuple[bytes | None, int | None]:
+        self._lock.enter()
+        try:
+            with self._env.begin() as txn:
+                value: bytes | None = txn.get(key, db=self._rows)
+                raw = txn.get(_OFFSET_KEY, db=self._meta)
+        finally:
+            self._lock.exit()
+        return value, None if raw is None else int(raw)
 
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
         while True:
@@ -160,7 +185,7 @@ class _LMDBStore:
             self._lock.exit()
 
     def close(self) -> None:
-        self._env.close()
+        self._lock.close(self._env)
 
 
 class LMDBStorage:

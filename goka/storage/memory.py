@@ -22,6 +22,10 @@ class _MemoryStore:
     def offset(self) -> int | None:
         return self._offset
 
+    def read(self, key: bytes) -> tuple[bytes | None, int | None]:
+        with self._lock:
+            return self._rows.get(key), self._offset
+
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
         with self._lock:
             for key, value in writes.items():

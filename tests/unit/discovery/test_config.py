@@ -17,7 +17,6 @@ from goka.errors import ConfigError
         ({"advertise": "host:port"}, "is not host:port"),
         ({"heartbeat": 0}, "heartbeat must be positive"),
         ({"topic": ""}, "topic name is empty"),
-        ({"member_id": ""}, "member_id must not be empty"),
     ],
 )
 def test_bad_discovery_config(kwargs: dict[str, object], match: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from goka.errors import ConfigError
+from goka.errors import ConfigError, StorageError
 from goka.storage import LMDBStorage, MemoryStorage, StorageFactory
 from goka.storage.base import prefix_end
 
@@ -31,6 +31,26 @@ def test_apply_writes_rows_and_offset_together(factory: StorageFactory) -> None:
     assert store.count() == 2
     assert store.offset() == 12
     store.close()
+
+
+def test_read_returns_value_and_offset_together(factory: StorageFactory) -> None:
+    store = factory.open("t", 1)
+    assert store.read(b"a") == (None, None)
+    store.apply({b"a": b"1"}, 7)
+    assert store.read(b"a") == (b"1", 7)
+    assert store.read(b"missing") == (None, 7)
+    store.close()
+
+
+def test_lmdb_store_refuses_reads_after_close(tmp_path: Path) -> None:
+    store = LMDBStorage(tmp_path, map_size=1 << 20).open("t", 0)
+    store.apply({b"a": b"1"}, 1)
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StorageError, match="closed"):
+        store.get(b"a")
+    with pytest.raises(StorageError, match="closed"):
+        store.read(b"a")
 
 
 def test_reopen_keeps_state(factory: StorageFactory) -> None:

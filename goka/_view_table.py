@@ -1,0 +1,48 @@
+"""A view's partitions as a ``LocalTable`` (see ``goka.local_table``): replicas, running
+once caught up with the table topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from goka.errors import StorageError
+from goka.local_table import HeldPartition, PartitionNotHeld, TableMeta
+
+if TYPE_CHECKING:
+    from goka.view import View
+
+__all__ = ["ViewTable"]
+
+
+class ViewTable:
+    def __init__(self, view: View[Any]) -> None:
+        self._view = view
+        self.meta: TableMeta | None = TableMeta(
+            name=view.table,
+            key_codec="string",
+            value_codec=view.value_codec_name,
+            partitioner=view.partitioner,
+            partition_count=view.partition_count,
+        )
+
+    def held(self) -> dict[int, HeldPartition]:
+        return self._view.held()
+
+    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+        try:
+            value, offset = self._view.store(partition).read(key)
+        except StorageError as exc:
+            raise PartitionNotHeld(f"partition {partition} is closed: {exc}") from exc
+        return value, -1 if offset is None else offset
+
+    def items(
+        self, partition: int, start: bytes | None, end: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            yield from self._view.store(partition).items(start, end)
+        except StorageError as exc:
+            raise PartitionNotHeld(f"partition {partition} is closed: {exc}") from exc
+
+    def processed_offset(self, partition: int, topic: str) -> int | None:
+        return None  # a view does not process inputs

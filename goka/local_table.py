@@ -1,0 +1,75 @@
+"""Read access to the table partitions a process holds, for servers outside ``goka``.
+
+A processor (``Processor.local_table()``) and a view (``View.local_table()``) hand out a
+``LocalTable``: which partitions of which table they hold, in which role and state, and
+consistent reads of them. ``viewsvc`` serves these over gRPC; ``goka`` knows nothing of it.
+Reads are safe from any thread; a partition released meanwhile raises ``PartitionNotHeld``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from goka.errors import GokaError
+
+__all__ = [
+    "HeldPartition",
+    "LocalTable",
+    "PartitionKind",
+    "PartitionNotHeld",
+    "PartitionState",
+    "TableMeta",
+]
+
+PartitionKind = Literal["active", "standby", "replica"]
+PartitionState = Literal["recovering", "running"]
+
+
+class PartitionNotHeld(GokaError):
+    """The partition is not (or no longer) held here."""
+
+
+@dataclass(frozen=True)
+class TableMeta:
+    """A table and how to route and decode its keys and values."""
+
+    name: str
+    key_codec: str
+    value_codec: str
+    partitioner: str
+    partition_count: int
+
+
+@dataclass(frozen=True)
+class HeldPartition:
+    partition: int
+    kind: PartitionKind
+    state: PartitionState
+    applied_offset: int
+    """The next table-topic offset the local copy would apply; -1 if nothing applied."""
+    lag: int
+    """Offsets behind the end of the table partition; -1 if unknown."""
+
+
+class LocalTable(Protocol):
+    @property
+    def meta(self) -> TableMeta | None:
+        """The table; None until the holder knows it (a processor learns the partition
+        count when it starts)."""
+
+    def held(self) -> dict[int, HeldPartition]:
+        """The partitions held now; cheap enough to call on every request."""
+
+    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+        """The stored value of ``key`` (None if absent) and the applied offset it reflects."""
+
+    def items(
+        self, partition: int, start: bytes | None, end: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Rows with ``start <= key < end`` in key order."""
+
+    def processed_offset(self, partition: int, topic: str) -> int | None:
+        """For an active partition, the next offset of input ``topic`` whose results are not
+        yet stored (all before it are in the table); None if unknown here."""
