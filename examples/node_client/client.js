@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+// Reads goka tables over gRPC (viewsvc.v1.TableService) from Node.js.
+//
+//   node client.js --target HOST:PORT [--token T] [--deadline-ms N] get TABLE KEY
+//   node client.js --target HOST:PORT [--token T] [--deadline-ms N] scan TABLE
+//       [--prefix P] [--limit N] [--page-token T]
+//
+// The protos are loaded at run time from the repository's proto/ directory, so this client
+// always speaks the checked-in API; nothing is generated.
+//
+// Output is JSON. Bytes are printed losslessly as base64, next to their UTF-8 decoding (null
+// when the bytes are not valid UTF-8): `get` prints one object
+//   {found, value, text, partition, offset, served_by}
+// and `scan` prints one line per row {key, key_text, value, text, partition}, then a last line
+// {next_page_token} (empty when the range is exhausted). int64 fields (offset) are strings, as
+// in the proto3 JSON mapping.
+//
+// On a gRPC error the status code name and message go to stderr ("NOT_FOUND: ...") and the
+// exit status is 1; a usage error exits with 2.
+'use strict';
+
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
+const DEFAULT_DEADLINE_MS = 10000;
+const USAGE = `usage:
+  node client.js --target HOST:PORT [--token T] [--deadline-ms N] get TABLE KEY
+  node client.js --target HOST:PORT [--token T] [--deadline-ms N] scan TABLE \\
+      [--prefix P] [--limit N] [--page-token T]
+
+  --target       host:port of any node of the deployment (plaintext gRPC)
+  --token        sent as "authorization: Bearer T"
+  --deadline-ms  deadline of the call, default ${DEFAULT_DEADLINE_MS}
+Keys and prefixes are given as UTF-8 text.`;
+
+class UsageError extends Error {}
+
+function loadTableService() {
+  // includeDirs lets imports resolve against proto/ (the proto path is the import path);
+  // google/protobuf/*.proto (imported by discovery.proto) are bundled with protobufjs, which
+  // proto-loader uses, so they need no include directory.
+  const definition = protoLoader.loadSync(
+    ['viewsvc/v1/table.proto', 'discovery/v1/discovery.proto'],
+    { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true },
+  );
+  return grpc.loadPackageDefinition(definition).viewsvc.v1.TableService;
+}
+
+function parse(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      target: { type: 'string' },
+      token: { type: 'string' },
+      'deadline-ms': { type: 'string' },
+      prefix: { type: 'string' },
+      limit: { type: 'string' },
+      'page-token': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (!values.target) throw new UsageError('--target HOST:PORT is required');
+  const [command, ...rest] = positionals;
+  const expected = { get: 2, scan: 1 }[command];
+  if (expected === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (rest.length !== expected) {
+    throw new UsageError(`${command} takes ${expected === 2 ? 'TABLE KEY' : 'TABLE'}`);
+  }
+  if (command === 'get' && (values.prefix || values.limit || values['page-token'])) {
+    throw new UsageError('--prefix, --limit and --page-token are options of scan');
+  }
+  return {
+    command,
+    table: rest[0],
+    key: rest[1],
+    target: values.target,
+    token: values.token,
+    deadlineMs: nonNegativeInt('--deadline-ms', values['deadline-ms'], DEFAULT_DEADLINE_MS),
+    prefix: values.prefix ?? '',
+    limit: nonNegativeInt('--limit', values.limit, 0),
+    pageToken: values['page-token'] ?? '',
+  };
+}
+
+function nonNegativeInt(name, text, fallback) {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new UsageError(`${name} must be a non-negative integer`);
+  return Number(text);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function text(bytes) {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function callArgs(options) {
+  const metadata = new grpc.Metadata();
+  if (options.token) metadata.set('authorization', `Bearer ${options.token}`);
+  return [metadata, { deadline: Date.now() + options.deadlineMs }];
+}
+
+function get(client, options) {
+  const request = { table: options.table, key: Buffer.from(options.key, 'utf8') };
+  return new Promise((resolve, reject) => {
+    client.Get(request, ...callArgs(options), (err, response) => {
+      if (err) return reject(err);
+      console.log(JSON.stringify({
+        found: response.found,
+        value: response.value.toString('base64'),
+        text: text(response.value),
+        partition: response.partition,
+        offset: response.offset,
+        served_by: response.served_by,
+      }));
+      resolve();
+    });
+  });
+}
+
+function scan(client, options) {
+  const request = {
+    table: options.table,
+    prefix: Buffer.from(options.prefix, 'utf8'),
+    limit: options.limit,
+    page_token: options.pageToken,
+  };
+  return new Promise((resolve, reject) => {
+    const call = client.Scan(request, ...callArgs(options));
+    let nextPageToken = '';
+    call.on('data', (response) => {
+      for (const entry of response.entries) {
+        console.log(JSON.stringify({
+          key: entry.key.toString('base64'),
+          key_text: text(entry.key),
+          value: entry.value.toString('base64'),
+          text: text(entry.value),
+          partition: entry.partition,
+        }));
+      }
+      nextPageToken = response.next_page_token;
+    });
+    // 'end' can come before or after 'status', and also after an error: the last line is
+    // printed only once both have come and the status is OK
+    let ended = false;
+    let ok = false;
+    const finish = () => {
+      if (!ended || !ok) return;
+      console.log(JSON.stringify({ next_page_token: nextPageToken }));
+      resolve();
+    };
+    call.on('error', reject);
+    call.on('end', () => {
+      ended = true;
+      finish();
+    });
+    call.on('status', (status) => {
+      ok = status.code === grpc.status.OK;
+      finish();
+    });
+  });
+}
+
+async function main() {
+  let options;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (err) {
+    // parseArgs throws TypeErrors with a code for unknown or malformed options
+    if (!(err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS'))) throw err;
+    console.error(`${err.message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const TableService = loadTableService();
+  const client = new TableService(options.target, grpc.credentials.createInsecure());
+  try {
+    await (options.command === 'get' ? get : scan)(client, options);
+  } catch (err) {
+    if (err.code === undefined) throw err;
+    const name = Object.keys(grpc.status).find((key) => grpc.status[key] === err.code);
+    console.error(`${name ?? err.code}: ${err.details}`);
+    process.exitCode = 1;
+  } finally {
+    client.close();
+  }
+}
+
+main();
