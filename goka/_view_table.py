@@ -16,12 +16,12 @@ __all__ = ["ViewTable"]
 
 
 class ViewTable:
-    def __init__(self, view: View[Any]) -> None:
+    def __init__(self, view: View[Any], value_codec: str) -> None:
         self._view = view
         self.meta: TableMeta | None = TableMeta(
             name=view.table,
             key_codec="string",
-            value_codec=view.value_codec_name,
+            value_codec=value_codec,
             partitioner=view.partitioner,
             partition_count=view.partition_count,
         )

@@ -107,7 +107,6 @@ class View(Generic[T]):
         self._caught_up: set[int] = set()
         """Partitions that reached the end of the table topic at least once."""
         self._reader: TableReader | None = None
-        self.value_codec_name = codec.name
         self.partitioner = partitioner
 
     @property
@@ -185,9 +184,13 @@ class View(Generic[T]):
             )
         return reached and self._state == "running"
 
-    def local_table(self) -> LocalTable:
-        """Thread-safe reads of the held partitions, for servers such as ``viewsvc``."""
-        return ViewTable(self)
+    def local_table(self, *, value_codec: str | None = None) -> LocalTable:
+        """Thread-safe reads of the held partitions, for servers such as ``viewsvc``.
+
+        ``value_codec`` names the values' codec to announce, when the view reads them as
+        raw bytes (default: the view's codec).
+        """
+        return ViewTable(self, value_codec or self.codec.name)
 
     def held(self) -> dict[int, HeldPartition]:
         """The held partitions: kind ``replica``, running once caught up, with their lag."""

@@ -1,0 +1,112 @@
+"""gRPC channels to the nodes of a deployment, one per endpoint, with the same credentials.
+
+Shared by the smart client and (later) the servers' forwarding code, so both speak to a node
+the same way: plain TCP or TLS (optionally with a client certificate), and a bearer token in the
+``authorization`` metadata.
+
+gRPC only attaches call credentials on secure channels, so without TLS the token travels as
+plain per-call metadata (:meth:`ChannelPool.metadata`); with TLS it is part of the channel
+credentials and ``metadata()`` is empty.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from goka.errors import ConfigError
+
+__all__ = ["ChannelPool", "Metadata"]
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+class ChannelPool:
+    """One channel per ``host:port``, created on first use and closed by :meth:`close`.
+
+    Args:
+        tls: connect with TLS (default False: plain TCP).
+        ca_file: PEM file of the CA that signed the servers' certificates (default: the
+            system's roots). Needs ``tls``.
+        cert_file: PEM client certificate for mutual TLS; needs ``key_file`` and ``tls``.
+        key_file: PEM private key of ``cert_file``.
+        token: bearer token sent on every call as ``authorization: Bearer <token>``.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: bool = False,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        if not tls and (ca_file or cert_file or key_file):
+            raise ConfigError(
+                "ca_file, cert_file and key_file are TLS settings: pass tls=True (--tls) too"
+            )
+        if bool(cert_file) != bool(key_file):
+            raise ConfigError(
+                "mutual TLS needs both cert_file and key_file (--cert-file and --key-file)"
+            )
+        if token is not None and (not token or token != token.strip()):
+            raise ConfigError("token must be non-empty without surrounding whitespace")
+        self._token = token
+        self._credentials = _credentials(tls, ca_file, cert_file, key_file, token)
+        self._lock = threading.Lock()
+        self._channels: dict[str, Any] = {}
+        self._closed = False
+
+    def channel(self, endpoint: str) -> Any:
+        """The channel to ``endpoint`` (``host:port``)."""
+        with self._lock:
+            if self._closed:
+                raise ConfigError("the client is closed: create a new one")
+            channel = self._channels.get(endpoint)
+            if channel is None:
+                if self._credentials is None:
+                    channel = grpc.insecure_channel(endpoint)
+                else:
+                    channel = grpc.secure_channel(endpoint, self._credentials)
+                self._channels[endpoint] = channel
+            return channel
+
+    def metadata(self) -> Metadata:
+        """Metadata to send with every call: the token on plain channels, else nothing."""
+        if self._token is not None and self._credentials is None:
+            return (("authorization", f"Bearer {self._token}"),)
+        return ()
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels, self._closed = list(self._channels.values()), {}, True
+        for channel in channels:
+            channel.close()
+
+
+def _credentials(
+    tls: bool, ca_file: str | None, cert_file: str | None, key_file: str | None, token: str | None
+) -> Any:
+    if not tls:
+        return None
+    ssl = grpc.ssl_channel_credentials(
+        root_certificates=_read(ca_file, "ca_file"),
+        private_key=_read(key_file, "key_file"),
+        certificate_chain=_read(cert_file, "cert_file"),
+    )
+    if token is None:
+        return ssl
+    return grpc.composite_channel_credentials(ssl, grpc.access_token_call_credentials(token))
+
+
+def _read(path: str | None, name: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name} {path!r}: {exc.strerror}") from exc

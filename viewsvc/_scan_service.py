@@ -1,0 +1,203 @@
+"""TableService.Scan: local partitions and forwarded ones (one stream per member holding
+them), merged into one key order, streamed in bounded batches, with page tokens."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from viewsvc._node import Node
+from viewsvc._reads import ReadFailure, ReadOptions, invalid, parse_options
+from viewsvc._scan import (
+    InvalidArgument,
+    Row,
+    batches,
+    decode_page_token,
+    encode_page_token,
+    merge,
+    request_fingerprint,
+    scan_bounds,
+)
+from viewsvc.v1 import table_pb2 as pb
+
+__all__ = ["scan"]
+
+
+@dataclass
+class _Remote:
+    """A Scan forwarded to one member for some partitions; ``truncated`` once it ended with
+    a page token (it had more rows than we asked for)."""
+
+    call: Any
+    first: pb.ScanResponse
+    truncated: bool = False
+    sources: list[pb.PartitionSource] = field(default_factory=list)
+
+    def rows(self) -> Iterator[Row]:
+        response: pb.ScanResponse | None = self.first
+        while response is not None:
+            for entry in response.entries:
+                yield entry.key, entry.value, entry.partition
+            if response.next_page_token:
+                self.truncated = True
+            response = next(self.call, None)
+
+
+def scan(
+    node: Node, request: pb.ScanRequest, context: grpc.ServicerContext, forwarded: bool
+) -> Iterator[pb.ScanResponse]:
+    meta = node.meta(request.table)
+    limits = node.limits
+    if not 0 <= request.limit <= limits.scan_cap:
+        raise invalid(
+            "limit", f"{request.limit} is not within 0..{limits.scan_cap} (0: up to the cap)"
+        )
+    for name in ("start", "end", "prefix"):
+        node.check_key(getattr(request, name), name)
+    bad = [p for p in request.partitions if not 0 <= p < meta.partition_count]
+    if bad:
+        raise invalid(
+            "partitions",
+            f"{bad} are not partitions of {meta.name!r} (0..{meta.partition_count - 1})",
+        )
+    options = parse_options(request.options, meta)
+    fingerprint = request_fingerprint(
+        request.start, request.end, request.prefix, request.partitions
+    )
+    try:
+        after = (
+            decode_page_token(meta.name, fingerprint, request.page_token)
+            if request.page_token
+            else None
+        )
+        low, high = scan_bounds(request.start, request.end, request.prefix, after)
+    except InvalidArgument as exc:
+        raise invalid(exc.field, str(exc)) from exc
+    take = request.limit or limits.scan_cap
+    partitions = sorted(set(request.partitions)) or list(range(meta.partition_count))
+    deadline = node.deadline(context)
+    sources: list[pb.PartitionSource] = []
+    rows: list[Iterator[Row]] = []
+    remote: dict[int, Any] = {}
+    for partition in partitions:
+        local = node.local(meta.name, partition, options)
+        if local is None:
+            remote[partition] = node.remote(meta.name, partition, options, forwarded=forwarded)
+            continue
+        node.wait_applied(local, meta.name, partition, options, deadline)
+        offset = local.table.held().get(partition, local.held).applied_offset
+        sources.append(
+            pb.PartitionSource(partition=partition, served_by=node.member_id, offset=offset)
+        )
+        rows.append(_local_rows(local.table, partition, low, high))
+    streams = _open_remote(node, meta.name, remote, low, high, take, options, deadline)
+    context.add_callback(lambda: [s.call.cancel() for s in streams])
+    for stream in streams:
+        sources.extend(stream.sources)
+        rows.append(stream.rows())
+    sources.sort(key=lambda s: s.partition)
+    if low is not None and high is not None and low >= high:
+        rows = []
+    merged = merge(rows)
+    chosen = itertools.islice(merged, take)
+    pending: list[Row] | None = None
+    first = True
+    for batch in batches(
+        chosen, max_rows=limits.scan_batch_rows, max_bytes=limits.scan_batch_bytes
+    ):
+        if pending is not None:
+            yield _response(pending, sources if first else [], "")
+            first = False
+        pending = batch
+    more = next(merged, None) is not None or any(s.truncated for s in streams)
+    token = encode_page_token(meta.name, fingerprint, pending[-1][0]) if more and pending else ""
+    for stream in streams:
+        stream.call.cancel()
+    yield _response(pending or [], sources if first else [], token)
+
+
+def _response(rows: list[Row], sources: list[pb.PartitionSource], token: str) -> pb.ScanResponse:
+    return pb.ScanResponse(
+        entries=[pb.Entry(key=k, value=v, partition=p) for k, v, p in rows],
+        next_page_token=token,
+        sources=sources,
+    )
+
+
+def _local_rows(table: Any, partition: int, low: bytes | None, high: bytes | None) -> Iterator[Row]:
+    try:
+        for key, value in table.items(partition, low, high):
+            yield key, value, partition
+    except Exception as exc:  # released while we read: the caller retries with the token
+        raise ReadFailure(
+            grpc.StatusCode.UNAVAILABLE,
+            f"partition {partition} was released during the scan: {exc}",
+        ) from exc
+
+
+def _open_remote(
+    node: Node,
+    table: str,
+    remote: dict[int, Any],
+    low: bytes | None,
+    high: bytes | None,
+    take: int,
+    options: ReadOptions,
+    deadline: float,
+) -> list[_Remote]:
+    """Starts one forwarded Scan per member for its partitions, reading the first message
+    (to learn the sources, and to try the next candidate on UNAVAILABLE)."""
+    metadata = node.forward_metadata()
+    owners = dict(remote)
+    opened: list[_Remote] = []
+    while owners:
+        by_endpoint: dict[str, list[int]] = defaultdict(list)
+        for partition, candidates in owners.items():
+            by_endpoint[candidates[0].endpoint].append(partition)
+        for endpoint, partitions in by_endpoint.items():
+            request = pb.ScanRequest(
+                table=table,
+                start=low or b"",
+                end=high or b"",
+                limit=take,
+                partitions=partitions,
+                options=_options_pb(options),
+            )
+            call = node.stub(endpoint).Scan(
+                request, timeout=max(0.0, deadline - time.monotonic()), metadata=metadata
+            )
+            try:
+                first = next(call)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
+                    raise ReadFailure(exc.code(), exc.details() or str(exc.code())) from exc
+                for partition in partitions:
+                    owners[partition] = owners[partition][1:]
+                    if not owners[partition]:
+                        raise ReadFailure(
+                            grpc.StatusCode.UNAVAILABLE,
+                            f"partition {partition} of {table!r}: every replica failed, last "
+                            f"{endpoint}: {exc.details()}",
+                        ) from exc
+                continue
+            opened.append(_Remote(call, first, sources=list(first.sources)))
+            for partition in partitions:
+                del owners[partition]
+    return opened
+
+
+def _options_pb(options: ReadOptions) -> pb.ReadOptions:
+    return pb.ReadOptions(
+        consistency=pb.CONSISTENCY_ACTIVE
+        if options.consistency == "active"
+        else pb.CONSISTENCY_ANY,
+        max_lag=options.max_lag,
+        min_offsets=options.min_offsets,
+        min_offsets_topic=options.min_offsets_topic,
+    )

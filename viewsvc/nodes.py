@@ -1,0 +1,206 @@
+"""The serving nodes that are not processors: a view server (full-table replicas of one or
+more tables) and a stateless router. Each follows the membership, announces itself and runs
+a TableServer until stopped.
+
+    node = ViewServer(brokers, ["clicks-counter-table"], NodeConfig(listen="0.0.0.0:50051"))
+    node.start()     # binds, announces (role view), recovers the tables, then SERVING
+    node.stop()      # tombstone, NOT_SERVING, in-flight calls finish within the grace
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from discovery import DEFAULT_TOPIC, Announcer, DiscoveryConfig, Membership, routing
+from goka import codec
+from goka.errors import ConfigError
+from goka.storage import LMDBStorage
+from goka.view import View
+from viewsvc.limits import Limits
+from viewsvc.security import ServerSecurity
+from viewsvc.server import TableServer
+
+__all__ = ["NodeConfig", "Router", "ViewServer"]
+
+_logger = logging.getLogger("viewsvc")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What every view server and router needs besides its tables.
+
+    Args:
+        listen: ``host:port`` to bind; port 0 picks a free port.
+        advertise: ``host:port`` other members reach this node at (default: the listen host,
+            or this machine's hostname when listening on all interfaces, with the bound port).
+        discovery_topic: the discovery topic (default ``goka-discovery``).
+        heartbeat: seconds between announcements (default 2).
+        member_id: this node's id (default ``<role>@<hostname>:<pid>:<random>``).
+        security, limits, peer_ca_file, grace: see ``TableServer`` and ``ServeConfig``.
+        extra_config: librdkafka settings for every Kafka client.
+    """
+
+    listen: str
+    advertise: str = ""
+    discovery_topic: str = DEFAULT_TOPIC
+    heartbeat: float = 2.0
+    member_id: str = ""
+    security: ServerSecurity = field(default_factory=ServerSecurity)
+    limits: Limits = field(default_factory=Limits)
+    peer_ca_file: str | None = None
+    grace: float = 5.0
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _Node:
+    role: Literal["view", "router"]
+
+    def __init__(self, brokers: str | Iterable[str], config: NodeConfig) -> None:
+        self.brokers = brokers
+        self.config = config
+        self.member_id = config.member_id or (
+            f"{self.role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        )
+        self.membership = Membership(
+            brokers, config.discovery_topic, extra_config=config.extra_config
+        )
+        self.server: TableServer | None = None
+        self.announcer: Announcer | None = None
+        self.advertised = ""
+
+    def _serve(self, views: list[tuple[View[Any], str]]) -> None:
+        config = self.config
+        local = [view.local_table(value_codec=name) for view, name in views]
+        self.server = TableServer(
+            self.member_id,
+            tables=local,
+            membership=self.membership,
+            listen=config.listen,
+            ready=lambda: all(view.state == "running" for view, _ in views),
+            security=config.security,
+            peer_ca_file=config.peer_ca_file,
+            limits=config.limits,
+        ).start()
+        self.advertised = _advertised(config, self.server.port)
+        self.announcer = Announcer(
+            DiscoveryConfig(config.discovery_topic, self.advertised, config.heartbeat),
+            member_id=self.member_id,
+            role=self.role,
+            brokers=self.brokers,
+            extra_config=config.extra_config,
+            tables=lambda: local,
+        ).start()
+
+    def stop(self) -> None:
+        """Tombstone first (clients stop choosing this node), then drain the server."""
+        if self.announcer is not None:
+            self.announcer.stop()
+        if self.server is not None:
+            self.server.stop(self.config.grace)
+        self.membership.stop()
+
+
+class ViewServer(_Node):
+    """Holds every partition of ``tables`` (as views) and serves them.
+
+    Args:
+        brokers: bootstrap servers.
+        tables: table topics to hold.
+        config: listen address, discovery and security settings.
+        storage_dir: where the views' LMDB files live (default: a temporary directory).
+        table_timeout: seconds to wait for a processor to announce how a table's keys are
+            partitioned and its values encoded, before falling back to ``partitioner`` and
+            ``value_codec``.
+        partitioner, value_codec: the table's partitioner and value codec name when no
+            member announces them (or to override them).
+    """
+
+    role = "view"
+
+    def __init__(
+        self,
+        brokers: str | Iterable[str],
+        tables: Iterable[str],
+        config: NodeConfig,
+        *,
+        storage_dir: str | None = None,
+        table_timeout: float = 10.0,
+        partitioner: str | None = None,
+        value_codec: str | None = None,
+    ) -> None:
+        super().__init__(brokers, config)
+        self.tables = list(dict.fromkeys(tables))
+        if not self.tables or not all(self.tables):
+            raise ConfigError("name at least one table topic to serve (--table), none empty")
+        self._storage = LMDBStorage(storage_dir) if storage_dir else None
+        self._table_timeout = table_timeout
+        self._partitioner = partitioner
+        self._value_codec = value_codec
+        self.views: list[View[bytes]] = []
+
+    def start(self) -> ViewServer:
+        self.membership.start()
+        self.membership.wait_synced(self._table_timeout)
+        chosen = []
+        for table in self.tables:
+            partitioner, value_codec = self._table_codecs(table)
+            view = View(
+                self.brokers,
+                table,
+                codec.Bytes(),
+                storage=self._storage,
+                partitioner=partitioner,
+                extra_config=self.config.extra_config,
+            )
+            self.views.append(view)
+            chosen.append((view, value_codec))
+        self._serve(chosen)
+        for view in self.views:
+            view.start()
+        return self
+
+    def _table_codecs(self, table: str) -> tuple[str, str]:
+        info = routing.table_info(self.membership.members(), table)
+        if info is None and (self._partitioner is None or self._value_codec is None):
+            _logger.warning(
+                "no live member announces table %s: assuming partitioner %s and value codec "
+                "%s (set --partitioner and --value-codec to be sure)",
+                table,
+                self._partitioner or "murmur2",
+                self._value_codec or "bytes",
+            )
+        partitioner = self._partitioner or (info.partitioner if info else "murmur2")
+        value_codec = self._value_codec or (info.value_codec if info else "bytes")
+        return partitioner, value_codec
+
+    def stop(self) -> None:
+        super().stop()
+        for view in self.views:
+            view.stop()
+
+
+class Router(_Node):
+    """Holds no data: forwards every read to a member holding the partition."""
+
+    role = "router"
+
+    def start(self) -> Router:
+        self.membership.start()
+        self._serve([])
+        return self
+
+
+def _advertised(config: NodeConfig, port: int) -> str:
+    if config.advertise:
+        host, _, wanted = config.advertise.rpartition(":")
+        return f"{host}:{port}" if wanted == "0" else config.advertise
+    host = config.listen.rpartition(":")[0]
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = socket.gethostname()
+    return f"{host}:{port}"

@@ -1,0 +1,90 @@
+"""Serving a processor's table over gRPC: ``Processor(..., serve=ServeConfig(listen=...))``.
+
+The processor's active and standby partitions are served; reads of other partitions are
+forwarded to their holders, found in the discovery topic (the processor's
+``DiscoveryConfig`` topic, so pass ``discovery=DiscoveryConfig(advertise=...)`` too, or other
+members cannot find this one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from discovery import DEFAULT_TOPIC, DiscoveryConfig, Membership
+from goka.errors import ConfigError
+from goka.processor import Processor
+from viewsvc.limits import Limits
+from viewsvc.security import ServerSecurity
+from viewsvc.server import TableServer
+
+__all__ = ["ProcessorServer", "ServeConfig"]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serve a processor's table partitions over gRPC (TableService, DiscoveryService,
+    health and reflection).
+
+    Args:
+        listen: ``host:port`` to bind, e.g. ``"0.0.0.0:50051"``.
+        security: TLS, mutual TLS and bearer token (default: none).
+        limits: bounds of every call (default ``Limits()``).
+        peer_ca_file: see ``TableServer``.
+        grace: seconds a stop waits for calls in flight (default 5).
+    """
+
+    listen: str
+    security: ServerSecurity | None = None
+    limits: Limits | None = None
+    peer_ca_file: str | None = None
+    grace: float = 5.0
+
+    def __post_init__(self) -> None:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"listen={self.listen!r} is not host:port, e.g. '0.0.0.0:50051'")
+        if self.grace < 0:
+            raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
+
+    def attach(self, processor: Processor) -> ProcessorServer:
+        return ProcessorServer(self, processor)
+
+
+class ProcessorServer:
+    """The ProcessorObserver that runs a processor's TableServer."""
+
+    def __init__(self, config: ServeConfig, processor: Processor) -> None:
+        self.config = config
+        self._processor = processor
+        announced = processor.discovery
+        self._topic = announced.topic if isinstance(announced, DiscoveryConfig) else DEFAULT_TOPIC
+        self.server: TableServer | None = None
+        self._membership: Membership | None = None
+
+    def started(self) -> None:
+        processor, config = self._processor, self.config
+        self._membership = Membership(
+            processor.brokers, self._topic, extra_config=processor.extra_config
+        ).start()
+        self.server = TableServer(
+            processor.member_id,
+            tables=[processor.local_table()],
+            membership=self._membership,
+            listen=config.listen,
+            ready=lambda: processor.state == "running" and processor.generation >= 0,
+            security=config.security,
+            peer_ca_file=config.peer_ca_file,
+            limits=config.limits,
+        ).start()
+
+    def changed(self) -> None:
+        """Health follows the partitions by itself."""
+
+    def stopped(self) -> None:
+        if self.server is not None:
+            self.server.stop(self.config.grace)
+        if self._membership is not None:
+            self._membership.stop()
+
+    def standby_partitions(self) -> set[int] | None:
+        return None  # placed by the discovery plugin

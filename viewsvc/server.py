@@ -1,0 +1,192 @@
+"""The gRPC server every node runs: TableService, DiscoveryService, grpc.health.v1 and server
+reflection, behind the configured security and limits.
+
+    server = TableServer(member_id, tables=[view.local_table()], membership=membership,
+                         listen="0.0.0.0:50051", ready=lambda: view.state == "running")
+    server.start()        # binds; health says SERVING once ready() and every partition runs
+    ...
+    server.stop(grace=5)  # NOT_SERVING, then finishes in-flight calls for up to `grace` s
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from discovery.membership import Membership
+from discovery.v1 import discovery_pb2, discovery_pb2_grpc
+from goka.errors import GokaError
+from goka.local_table import LocalTable
+from viewsvc._client_channels import ChannelPool
+from viewsvc._discovery_service import DiscoveryServicer
+from viewsvc._local import LocalTables
+from viewsvc._node import Node
+from viewsvc._table_service import TableServicer
+from viewsvc.limits import Limits
+from viewsvc.security import ServerSecurity
+from viewsvc.v1 import table_pb2, table_pb2_grpc
+
+__all__ = ["TableServer"]
+
+_logger = logging.getLogger("viewsvc.server")
+_SERVICES = (
+    table_pb2.DESCRIPTOR.services_by_name["TableService"].full_name,
+    discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"].full_name,
+)
+_HEALTH_EVERY = 0.2
+
+
+class TableServer:
+    """Serves ``tables`` (this node's partitions) and forwards the rest to other members.
+
+    Args:
+        member_id: this node's id in the membership (requests it forwards say so).
+        tables: the local tables served (none for a router).
+        membership: the deployment's membership table, started by the caller.
+        listen: ``host:port`` to bind; port 0 picks a free port (see ``port``).
+        ready: whether the node's own work is ready (e.g. the processor joined its group);
+            health is SERVING when this holds and every held partition runs.
+        security: TLS, mutual TLS and bearer token (default: none).
+        peer_ca_file: with TLS, the PEM CA that signed the other members' certificates, to
+            verify them when forwarding (default: ``client_ca_file``, else the system roots);
+            with mutual TLS this server's certificate is its client certificate.
+        limits: bounds of every call.
+    """
+
+    def __init__(
+        self,
+        member_id: str,
+        *,
+        tables: Iterable[LocalTable],
+        membership: Membership,
+        listen: str,
+        ready: Callable[[], bool] = lambda: True,
+        security: ServerSecurity | None = None,
+        peer_ca_file: str | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.member_id = member_id
+        self.listen = listen
+        self.limits = limits or Limits()
+        self._security = security or ServerSecurity()
+        self._ready = ready
+        self._tables = LocalTables(tables)
+        self._membership = membership
+        self._stopping = threading.Event()
+        self._node = Node(
+            member_id,
+            self._tables,
+            membership.members,
+            _forwarding(self._security, peer_ca_file),
+            self.limits,
+        )
+        self._pool = futures.ThreadPoolExecutor(
+            max_workers=self.limits.workers, thread_name_prefix="viewsvc"
+        )
+        self._forwards = futures.ThreadPoolExecutor(
+            max_workers=self.limits.workers, thread_name_prefix="viewsvc-forward"
+        )
+        self._health = health.HealthServicer()
+        self._server: grpc.Server | None = None
+        self._health_thread: threading.Thread | None = None
+        self.port = 0
+        """The bound port, once started."""
+
+    def start(self) -> TableServer:
+        limits = self.limits
+        server = grpc.server(
+            self._pool,
+            interceptors=self._security.interceptors(),
+            maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", limits.max_request_bytes),
+                ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            TableServicer(self._node, self._forwards), server
+        )
+        discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            DiscoveryServicer(self._membership.members, self._subscribe, self._stopping), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.port = self._security.bind(server, self.listen)
+        self._set_health(False)
+        server.start()
+        self._server = server
+        self._health_thread = threading.Thread(
+            target=self._watch_health, name=f"viewsvc-health-{self.member_id}", daemon=True
+        )
+        self._health_thread.start()
+        _logger.info("%s serving on port %d", self.member_id, self.port)
+        return self
+
+    @property
+    def serving(self) -> bool:
+        """Whether health reports SERVING."""
+        return self._serving
+
+    _serving = False
+
+    def _subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return self._membership.subscribe(lambda _: callback())
+
+    def _set_health(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", *_SERVICES):
+            self._health.set(service, status)
+        if serving != self._serving:
+            _logger.info("%s health: %s", self.member_id, "SERVING" if serving else "NOT_SERVING")
+        self._serving = serving
+
+    def _watch_health(self) -> None:
+        while not self._stopping.wait(_HEALTH_EVERY):
+            try:
+                serving = self._ready() and self._tables.all_running()
+            except GokaError:
+                serving = False
+            if serving != self._serving:
+                self._set_health(serving)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """NOT_SERVING at once, then stops accepting calls and waits up to ``grace`` seconds
+        for calls in flight. Idempotent."""
+        self._stopping.set()
+        self._health.enter_graceful_shutdown()
+        self._serving = False
+        if self._server is not None:
+            self._server.stop(grace).wait(grace + 1)
+            self._server = None
+        if self._health_thread is not None:
+            self._health_thread.join(1)
+        self._node.close()
+        self._forwards.shutdown(wait=False, cancel_futures=True)
+
+
+def _forwarding(security: ServerSecurity, peer_ca_file: str | None) -> ChannelPool:
+    """Channels to other members, secured like this server: every member of a deployment
+    uses the same TLS setup and token."""
+    if security.cert_file is None:
+        return ChannelPool(token=security.token)
+    mutual = security.client_ca_file is not None
+    return ChannelPool(
+        tls=True,
+        ca_file=peer_ca_file or security.client_ca_file,
+        cert_file=security.cert_file if mutual else None,
+        key_file=security.key_file if mutual else None,
+        token=security.token,
+    )
