@@ -3,6 +3,11 @@
 viewsvc members --brokers B                    # who holds which table partitions, once
 viewsvc members --brokers B --watch            # redrawn every second until Ctrl-C
 viewsvc members --brokers B --json | jq ...    # the same facts for scripts
+viewsvc get --target T --table clicks-counter-table user-1 user-2
+viewsvc scan --target T --table clicks-counter-table --prefix user- --limit 100
+viewsvc locate --target T --table clicks-counter-table user-1
+viewsvc serve-view --brokers B --table clicks-counter-table --listen 0.0.0.0:50051
+viewsvc route --brokers B --listen 0.0.0.0:50052
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from confluent_kafka import KafkaException
 from discovery import DEFAULT_TOPIC, MemberInfo, Membership
 from goka.errors import GokaError
 from viewsvc._members import format_table, only_table, to_json
+from viewsvc._read_cli import get, locate, scan
+from viewsvc._serve_cli import route, serve_view
 from viewsvc.options import config_option, extra_config, setup_logging
 
 __all__ = ["cli", "main"]
@@ -106,6 +113,13 @@ def members(
                     return
     except (GokaError, KafkaException) as exc:  # KafkaException: librdkafka refused --config
         raise click.ClickException(str(exc)) from exc
+
+
+cli.add_command(get)
+cli.add_command(scan)
+cli.add_command(locate)
+cli.add_command(serve_view)
+cli.add_command(route)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -20,6 +21,8 @@ from examples._running import run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
 from viewsvc.options import config_option, extra_config, setup_logging
+from viewsvc.serve import ServeConfig
+from viewsvc.server_options import server_options, server_settings
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 
@@ -88,6 +91,13 @@ def emit(
     metavar="HOST:PORT",
     help="announce this member on the discovery topic, with this gRPC address",
 )
+@click.option(
+    "--serve",
+    default=None,
+    metavar="HOST:PORT",
+    help="serve the table over gRPC on this address (announce it with --advertise)",
+)
+@server_options
 @click.option("--discovery-topic", default="goka-discovery", show_default=True)
 @click.option(
     "--heartbeat",
@@ -115,14 +125,23 @@ def process(
     hot_standby: bool,
     recover_ahead: bool,
     advertise: str | None,
+    serve: str | None,
     discovery_topic: str,
     heartbeat: float,
     standby_replicas: int | None,
     stats_file: str | None,
     stats_interval: float,
     config: tuple[str, ...],
+    **server: Any,
 ) -> None:
     """Count clicks until SIGTERM or Ctrl-C; then print the final stats as JSON."""
+    serving = None
+    if serve is not None:
+        security, limits, peer_ca, grace = server_settings(server)
+        try:
+            serving = ServeConfig(serve, security, limits, peer_ca, grace)
+        except goka.GokaError as exc:
+            raise click.BadParameter(str(exc), param_hint="--serve") from exc
     announce = None
     if advertise is not None or standby_replicas is not None:
         try:
@@ -141,6 +160,7 @@ def process(
         standby_replicas=standby_replicas,
         recover_ahead=recover_ahead,
         discovery=announce,
+        serve=serving,
         extra_config=extra_config(config),
     )
     run_processor(processor, stats_file=stats_file, stats_interval=stats_interval)

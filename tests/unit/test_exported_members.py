@@ -68,7 +68,7 @@ EXPECTED: dict[str, list[str]] = {
         "placement",
         "standbys",
     ],
-    "viewsvc": [],
+    "viewsvc": ["Client"],
 }
 
 MODULES: dict[str, ModuleType] = {

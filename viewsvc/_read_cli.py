@@ -1,0 +1,217 @@
+"""``viewsvc get``, ``viewsvc scan`` and ``viewsvc locate``: reading tables with the client.
+
+Values are decoded with the table's announced value codec (``bytes``, ``string``, ``int64``
+and ``json`` are known here; others are shown as Python bytes literals); keys are shown as
+UTF-8 text. ``--raw`` shows both as bytes literals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+
+import click
+from confluent_kafka import KafkaException
+
+from discovery import Location
+from discovery.routing import table_info
+from goka.codec import JSON, Int64, String
+from goka.errors import CodecError, GokaError
+from viewsvc.client import Client, Consistency
+from viewsvc.options import Connection, connection_options
+
+__all__ = ["get", "locate", "scan"]
+
+_DECODERS: dict[str, Callable[[bytes], str]] = {
+    "bytes": repr,
+    "string": String().decode,
+    "int64": lambda data: str(Int64().decode(data)),
+    "json": lambda data: json.dumps(JSON().decode(data), ensure_ascii=False),
+}
+
+table_option = click.option("--table", required=True, help="the table topic")
+raw_option = click.option("--raw", is_flag=True, help="show keys and values as bytes literals")
+
+
+def read_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option(
+        "--max-lag",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="answer only from replicas at most this many offsets behind (0: no bound)",
+    )(command)
+    return click.option(
+        "--consistency",
+        type=click.Choice(["any", "active"]),
+        default="any",
+        show_default=True,
+        help="any running replica (least lag first), or only the active owner",
+    )(command)
+
+
+@click.command()
+@connection_options
+@table_option
+@read_options
+@raw_option
+@click.argument("keys", nargs=-1, required=True)
+def get(
+    connection: Connection,
+    table: str,
+    consistency: Consistency,
+    max_lag: int,
+    raw: bool,
+    keys: tuple[str, ...],
+) -> None:
+    """Print KEY<TAB>VALUE for each KEY (<not found> for a missing one)."""
+    with _client(connection) as client:
+        results = client.get_many(table, keys, consistency=consistency, max_lag=max_lag)
+        show = _value_formatter(client, table, raw)
+        for result in results:
+            value = show(result.value) if result.found else "<not found>"
+            click.echo(f"{_show_key(result.key, raw)}\t{value}")
+
+
+@click.command()
+@connection_options
+@table_option
+@click.option("--prefix", help="only keys starting with PREFIX")
+@click.option("--start", help="only keys >= START (byte order)")
+@click.option("--end", help="only keys < END")
+@click.option("--limit", type=click.IntRange(min=0), default=0, help="at most N rows (0: all)")
+@click.option("--page-token", default="", help="continue a previous scan (its next page token)")
+@click.option("--partition", "partitions", type=click.IntRange(min=0), multiple=True,
+              help="only this partition (repeatable)")  # fmt: skip
+@read_options
+@raw_option
+def scan(
+    connection: Connection,
+    table: str,
+    prefix: str | None,
+    start: str | None,
+    end: str | None,
+    limit: int,
+    page_token: str,
+    partitions: tuple[int, ...],
+    consistency: Consistency,
+    max_lag: int,
+    raw: bool,
+) -> None:
+    """Print KEY<TAB>VALUE for the rows of a range, in key order; when rows are left, the token
+    to continue with goes to stderr."""
+    with _client(connection) as client:
+        show = _value_formatter(client, table, raw)
+        rows = client.scan(
+            table,
+            start=start,
+            end=end,
+            prefix=prefix,
+            limit=limit,
+            page_token=page_token,
+            partitions=partitions,
+            consistency=consistency,
+            max_lag=max_lag,
+        )
+        with rows:
+            for entry in rows:
+                click.echo(f"{_show_key(entry.key, raw)}\t{show(entry.value)}")
+        if rows.next_page_token:
+            click.echo(f"next page token: {rows.next_page_token}", err=True)
+
+
+@click.command()
+@connection_options
+@table_option
+@click.argument("key")
+def locate(connection: Connection, table: str, key: str) -> None:
+    """Print the partition of KEY and the members holding it, best first."""
+    with _client(connection) as client:
+        click.echo(format_location(client.locate(table, key)))
+
+
+def format_location(location: Location) -> str:
+    lines = [f"table {location.table}, partition {location.partition}"]
+    if not location.owners:
+        return "\n".join([*lines, "no live member holds this partition"])
+    header = ("MEMBER", "ENDPOINT", "KIND", "STATE", "LAG", "OFFSET")
+    rows = [
+        (
+            o.member_id,
+            o.endpoint or "-",
+            o.kind,
+            o.state,
+            str(o.lag) if o.lag >= 0 else "?",
+            str(o.applied_offset) if o.applied_offset >= 0 else "-",
+        )
+        for o in location.owners
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _client(connection: Connection) -> Iterator[Client]:
+    """A client that had a chance to learn the members; errors become ClickExceptions."""
+    try:
+        with Client(
+            list(connection.targets) or None,
+            brokers=connection.brokers,
+            discovery_topic=connection.discovery_topic,
+            extra_config=connection.extra_config,
+            tls=connection.tls,
+            ca_file=connection.ca_file,
+            cert_file=connection.cert_file,
+            key_file=connection.key_file,
+            token=connection.token,
+            timeout=connection.timeout,
+        ) as client:
+            # a target forwards reads while the members are unknown: do not wait long for them
+            wait = connection.timeout if connection.brokers else min(connection.timeout, 2.0)
+            if not client.wait_ready(wait) and connection.brokers:
+                raise click.ClickException(
+                    f"the discovery topic {connection.discovery_topic!r} was not read within "
+                    f"{connection.timeout}s: check --brokers (and --config), or raise --timeout"
+                )
+            yield client
+    except (GokaError, KafkaException) as exc:  # KafkaException: librdkafka refused --config
+        raise click.ClickException(str(exc)) from exc
+
+
+def _value_formatter(client: Client, table: str, raw: bool) -> Callable[[bytes], str]:
+    if raw:
+        return repr
+    info = table_info(client.members(), table)
+    codec = info.value_codec if info is not None else _listed_codec(client, table)
+    decode = _DECODERS.get(codec)
+    if decode is None:
+        why = f"its value codec {codec!r} is not" if codec else "no value codec is announced,"
+        click.echo(
+            f"values of {table!r} are shown as bytes literals: {why} one of {', '.join(_DECODERS)}",
+            err=True,
+        )
+        return repr
+
+    def show(data: bytes) -> str:
+        try:
+            return decode(data)
+        except CodecError:
+            return repr(data)
+
+    return show
+
+
+def _listed_codec(client: Client, table: str) -> str:
+    return next((t.value_codec for t in client.list_tables() if t.name == table), "")
+
+
+def _show_key(key: bytes, raw: bool) -> str:
+    if raw:
+        return repr(key)
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return repr(key)

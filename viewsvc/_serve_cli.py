@@ -1,0 +1,132 @@
+"""``viewsvc serve-view`` and ``viewsvc route``: run a view server or a router until SIGTERM
+or Ctrl-C. Each prints ``serving <member id> on <advertised address>`` once it listens."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import click
+from confluent_kafka import KafkaException
+
+from discovery import DEFAULT_TOPIC
+from goka.errors import GokaError
+from viewsvc.nodes import NodeConfig, Router, ViewServer
+from viewsvc.options import config_option, extra_config
+from viewsvc.server_options import server_options, server_settings
+
+__all__ = ["route", "serve_view"]
+
+_node_options = [
+    click.option("--brokers", required=True, help="bootstrap servers, host:port[,host:port]"),
+    click.option(
+        "--listen",
+        default="0.0.0.0:50051",
+        show_default=True,
+        metavar="HOST:PORT",
+        help="address to bind (port 0: any free port)",
+    ),
+    click.option(
+        "--advertise",
+        default="",
+        metavar="HOST:PORT",
+        help="address other members reach this node at (default: from --listen)",
+    ),
+    click.option("--discovery-topic", default=DEFAULT_TOPIC, show_default=True),
+    click.option(
+        "--heartbeat",
+        type=click.FloatRange(min=0.05),
+        default=2.0,
+        show_default=True,
+        help="seconds between announcements",
+    ),
+    click.option("--member-id", default="", help="this node's id (default: generated)"),
+]
+
+
+def node_options(command: Any) -> Any:
+    for option in reversed(_node_options):
+        command = option(command)
+    return server_options(config_option(command))
+
+
+def _config(options: dict[str, Any]) -> NodeConfig:
+    security, limits, peer_ca, grace = server_settings(options)
+    return NodeConfig(
+        listen=options.pop("listen"),
+        advertise=options.pop("advertise"),
+        discovery_topic=options.pop("discovery_topic"),
+        heartbeat=options.pop("heartbeat"),
+        member_id=options.pop("member_id"),
+        security=security,
+        limits=limits,
+        peer_ca_file=peer_ca,
+        grace=grace,
+        extra_config=extra_config(options.pop("config")),
+    )
+
+
+def _run(node: ViewServer | Router) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        node.start()
+        click.echo(f"serving {node.member_id} on {node.advertised}", nl=True)
+        stop.wait()
+    except (GokaError, KafkaException) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        node.stop()
+
+
+@click.command("serve-view")
+@click.option(
+    "--table", "tables", multiple=True, required=True, help="table topic to serve (repeatable)"
+)
+@click.option(
+    "--storage",
+    type=click.Path(file_okay=False),
+    help="directory for the LMDB copies (default: a temporary one)",
+)
+@click.option(
+    "--partitioner",
+    type=click.Choice(["murmur2", "fnv1a"]),
+    help="the tables' partitioner (default: as their processors announce, else murmur2)",
+)
+@click.option(
+    "--value-codec",
+    help="the tables' value codec name (default: as announced, else bytes)",
+)
+@node_options
+def serve_view(
+    tables: tuple[str, ...],
+    storage: str | None,
+    partitioner: str | None,
+    value_codec: str | None,
+    **options: Any,
+) -> None:
+    """Hold full copies of tables and serve them over gRPC (role view)."""
+    brokers = options.pop("brokers")
+    config = _config(options)
+    try:
+        node = ViewServer(
+            brokers,
+            tables,
+            config,
+            storage_dir=storage,
+            partitioner=partitioner,
+            value_codec=value_codec,
+        )
+    except GokaError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _run(node)
+
+
+@click.command("route")
+@node_options
+def route(**options: Any) -> None:
+    """Serve reads by forwarding them to the members holding the data (holds nothing)."""
+    brokers = options.pop("brokers")
+    _run(Router(brokers, _config(options)))

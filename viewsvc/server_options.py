@@ -1,0 +1,92 @@
+"""Command-line options shared by every serving command (``viewsvc serve-view``,
+``viewsvc route``, ``examples.clickcount process --serve``): security and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from goka.errors import ConfigError
+from viewsvc.limits import Limits
+from viewsvc.security import ServerSecurity
+
+__all__ = ["server_options", "server_settings"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OPTIONS = [
+    click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate: TLS"),
+    click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM key of --tls-cert"),
+    click.option(
+        "--tls-client-ca",
+        type=click.Path(dir_okay=False),
+        help="PEM CA; clients must present a certificate it signed (mutual TLS)",
+    ),
+    click.option(
+        "--peer-ca",
+        type=click.Path(dir_okay=False),
+        help="PEM CA of the other members' certificates, for forwarding (default: "
+        "--tls-client-ca, else the system roots)",
+    ),
+    click.option(
+        "--token",
+        envvar="VIEWSVC_TOKEN",
+        help="bearer token clients must send (also $VIEWSVC_TOKEN)",
+    ),
+    click.option(
+        "--scan-cap",
+        type=click.IntRange(min=1),
+        default=Limits.scan_cap,
+        show_default=True,
+        help="most rows one Scan call returns",
+    ),
+    click.option(
+        "--max-concurrent-rpcs",
+        type=click.IntRange(min=1),
+        default=Limits.max_concurrent_rpcs,
+        show_default=True,
+        help="calls served at once; more get RESOURCE_EXHAUSTED",
+    ),
+    click.option(
+        "--max-request-bytes",
+        type=click.IntRange(min=1),
+        default=Limits.max_request_bytes,
+        show_default=True,
+    ),
+    click.option(
+        "--grace",
+        type=click.FloatRange(min=0),
+        default=5.0,
+        show_default=True,
+        help="seconds a stop waits for calls in flight",
+    ),
+]
+
+
+def server_options(command: F) -> F:
+    """Adds the security and limit options (see ``server_settings``)."""
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+def server_settings(options: dict[str, Any]) -> tuple[ServerSecurity, Limits, str | None, float]:
+    """Pops the ``server_options`` values from a command's keyword arguments:
+    (security, limits, peer CA file, grace)."""
+    try:
+        security = ServerSecurity(
+            cert_file=options.pop("tls_cert"),
+            key_file=options.pop("tls_key"),
+            client_ca_file=options.pop("tls_client_ca"),
+            token=options.pop("token"),
+        )
+        limits = Limits(
+            scan_cap=options.pop("scan_cap"),
+            max_concurrent_rpcs=options.pop("max_concurrent_rpcs"),
+            max_request_bytes=options.pop("max_request_bytes"),
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return security, limits, options.pop("peer_ca"), options.pop("grace")
