@@ -14,12 +14,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from discovery.membership import Membership
+from discovery.model import MemberInfo
 from discovery.v1 import discovery_pb2, discovery_pb2_grpc
 from goka.errors import GokaError
 from goka.local_table import LocalTable
@@ -32,7 +33,7 @@ from viewsvc.limits import Limits
 from viewsvc.security import ServerSecurity
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
-__all__ = ["TableServer"]
+__all__ = ["Members", "TableServer"]
 
 _logger = logging.getLogger("viewsvc.server")
 _SERVICES = (
@@ -40,6 +41,14 @@ _SERVICES = (
     discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"].full_name,
 )
 _HEALTH_EVERY = 0.2
+
+
+class Members(Protocol):
+    """What the server needs of a membership table (``discovery.Membership`` has it)."""
+
+    def members(self) -> list[MemberInfo]: ...
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
 
 
 class TableServer:
@@ -64,7 +73,7 @@ class TableServer:
         member_id: str,
         *,
         tables: Iterable[LocalTable],
-        membership: Membership,
+        membership: Members,
         listen: str,
         ready: Callable[[], bool] = lambda: True,
         security: ServerSecurity | None = None,
