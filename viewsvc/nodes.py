@@ -190,8 +190,10 @@ class Router(_Node):
 
     role = "router"
 
-    def start(self) -> Router:
+    def start(self, timeout: float = 10.0) -> Router:
+        """Reads the discovery topic to its end (up to ``timeout`` seconds), then serves."""
         self.membership.start()
+        self.membership.wait_synced(timeout)
         self._serve([])
         return self
 

@@ -1,10 +1,14 @@
-"""``make demo``: the dev broker, then emit -> process -> view as separate OS processes."""
+"""``make demo``: the dev broker, then emit -> process -> view as separate OS processes, then
+reads over gRPC: the processor serves its table, a router forwards, ``viewsvc`` queries."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -13,10 +17,37 @@ from goka.devbroker import DevBroker
 _STEP_TIMEOUT = 120.0
 # One instance in the group: a short session timeout lets it join in seconds, not ~25 s.
 _FAST_GROUP = ["--config", "session.timeout.ms=6000", "--config", "heartbeat.interval.ms=500"]
+_TABLE = "clicks-counter-table"
 
 
 def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "examples.clickcount", *args]
+
+
+def _viewsvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "viewsvc", *args]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _running(command: list[str], **options: object) -> Iterator[subprocess.Popen[str]]:
+    """A child process, stopped with SIGTERM (then SIGKILL) when the block ends."""
+    child = subprocess.Popen(command, text=True, **options)  # type: ignore[call-overload]
+    try:
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(_STEP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def run_demo(messages: int, keys: int) -> int:
@@ -31,28 +62,39 @@ def run_demo(messages: int, keys: int) -> int:
             check=True,
             timeout=_STEP_TIMEOUT,
         )
-        click.echo("starting the click-count processor ...")
-        processor = subprocess.Popen(
-            _command("process", "--brokers", brokers, "--storage", storage, *_FAST_GROUP),
-            stdout=subprocess.DEVNULL,
-        )
-        try:
+        endpoint = f"127.0.0.1:{_free_port()}"
+        click.echo(f"starting the click-count processor, serving its table on {endpoint} ...")
+        serve = ["--serve", endpoint, "--advertise", endpoint, "--heartbeat", "0.5"]
+        process = _command("process", "--brokers", brokers, "--storage", storage)
+        with _running([*process, *serve, *_FAST_GROUP], stdout=subprocess.DEVNULL) as processor:
             click.echo("counts from a view of the table:")
             subprocess.run(
                 _command("view", "--brokers", brokers, "--until-total", str(messages)),
                 check=True,
                 timeout=_STEP_TIMEOUT,
             )
-        finally:
-            processor.terminate()
-            try:
-                code = processor.wait(_STEP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                processor.kill()
-                processor.wait()
-                code = -1
-        if code != 0:
-            click.echo(f"the processor exited with code {code}", err=True)
+            _query_over_grpc(brokers)
+        if processor.returncode != 0:
+            click.echo(f"the processor exited with code {processor.returncode}", err=True)
             return 1
     click.echo("demo finished")
     return 0
+
+
+def _query_over_grpc(brokers: str) -> None:
+    """A router that holds nothing forwards each read to the processor owning the key."""
+    route = _viewsvc("route", "--brokers", brokers, "--listen", "127.0.0.1:0", "--heartbeat", "0.5")
+    with _running(route, stdout=subprocess.PIPE) as router:
+        assert router.stdout is not None
+        line = router.stdout.readline().strip()  # "serving <member id> on <host:port>"
+        if not line.startswith("serving "):
+            raise click.ClickException(f"the router did not start (exit {router.poll()})")
+        target = line.rsplit(" ", 1)[1]
+        click.echo(f"\nreads over gRPC through the router at {target}:")
+        for args in (
+            ("get", "--table", _TABLE, "user-0", "user-1", "nobody"),
+            ("scan", "--table", _TABLE, "--prefix", "user-", "--limit", "5"),
+            ("locate", "--table", _TABLE, "user-0"),
+        ):
+            click.echo(f"$ viewsvc {' '.join(args)} --target {target}")
+            subprocess.run(_viewsvc(*args, "--target", target), check=True, timeout=_STEP_TIMEOUT)
