@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Reads goka tables over gRPC (viewsvc.v1.TableService) from Node.js.
 //
-//   node client.js --target HOST:PORT [--token T] [--deadline-ms N] get TABLE KEY
-//   node client.js --target HOST:PORT [--token T] [--deadline-ms N] scan TABLE
+//   node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] get TABLE KEY
+//   node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] scan TABLE
 //       [--prefix P] [--limit N] [--page-token T]
+//   TLS options: --tls, --ca-file F, and --cert-file F --key-file F for mutual TLS
 //
 // The protos are loaded at run time from the repository's proto/ directory, so this client
 // always speaks the checked-in API; nothing is generated.
@@ -19,6 +20,7 @@
 // exit status is 1; a usage error exits with 2.
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
@@ -27,11 +29,15 @@ const protoLoader = require('@grpc/proto-loader');
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 const DEFAULT_DEADLINE_MS = 10000;
 const USAGE = `usage:
-  node client.js --target HOST:PORT [--token T] [--deadline-ms N] get TABLE KEY
-  node client.js --target HOST:PORT [--token T] [--deadline-ms N] scan TABLE \\
+  node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] get TABLE KEY
+  node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] scan TABLE \\
       [--prefix P] [--limit N] [--page-token T]
 
-  --target       host:port of any node of the deployment (plaintext gRPC)
+  --target       host:port of any node of the deployment
+  --tls          connect with TLS (server verified against the system roots or --ca-file)
+  --ca-file      PEM CA that signed the server certificates (implies --tls)
+  --cert-file    PEM client certificate, for mutual TLS (with --key-file; implies --tls)
+  --key-file     PEM private key of --cert-file
   --token        sent as "authorization: Bearer T"
   --deadline-ms  deadline of the call, default ${DEFAULT_DEADLINE_MS}
 Keys and prefixes are given as UTF-8 text.`;
@@ -56,6 +62,10 @@ function parse(argv) {
     options: {
       target: { type: 'string' },
       token: { type: 'string' },
+      tls: { type: 'boolean' },
+      'ca-file': { type: 'string' },
+      'cert-file': { type: 'string' },
+      'key-file': { type: 'string' },
       'deadline-ms': { type: 'string' },
       prefix: { type: 'string' },
       limit: { type: 'string' },
@@ -77,8 +87,12 @@ function parse(argv) {
   if (command === 'get' && (values.prefix || values.limit || values['page-token'])) {
     throw new UsageError('--prefix, --limit and --page-token are options of scan');
   }
+  if (Boolean(values['cert-file']) !== Boolean(values['key-file'])) {
+    throw new UsageError('mutual TLS needs both --cert-file and --key-file');
+  }
   return {
     command,
+    credentials: credentials(values),
     table: rest[0],
     key: rest[1],
     target: values.target,
@@ -88,6 +102,25 @@ function parse(argv) {
     limit: nonNegativeInt('--limit', values.limit, 0),
     pageToken: values['page-token'] ?? '',
   };
+}
+
+// TLS and mutual TLS are settings, not code: PEM files are read here and handed to grpc-js.
+function credentials(values) {
+  const tls = values.tls || values['ca-file'] || values['cert-file'];
+  if (!tls) return grpc.credentials.createInsecure();
+  const read = (file) => {
+    if (!file) return null;
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read ${file}: ${err.message}`);
+    }
+  };
+  return grpc.credentials.createSsl(
+    read(values['ca-file']),
+    read(values['key-file']),
+    read(values['cert-file']),
+  );
 }
 
 function nonNegativeInt(name, text, fallback) {
@@ -185,7 +218,7 @@ async function main() {
     return;
   }
   const TableService = loadTableService();
-  const client = new TableService(options.target, grpc.credentials.createInsecure());
+  const client = new TableService(options.target, options.credentials);
   try {
     await (options.command === 'get' ? get : scan)(client, options);
   } catch (err) {
