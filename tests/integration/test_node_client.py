@@ -1,37 +1,44 @@
-"""The Node.js example client (examples/node_client) against a TableService over real gRPC.
+"""The Node.js example client (examples/node_client) against a live viewsvc view server.
 
-``table_server`` is the one place that starts the server: for now an in-process fake serving
-ROWS of TABLE and requiring TOKEN; it is to be replaced by the real viewsvc server loaded with
-the same rows and token. The tests compare the client's JSON with ROWS, so they hold for both;
-only OFFSET and SERVED_BY are the fake's.
+``table_server`` writes ROWS into a compacted table topic on the dev broker (``goka_brokers``),
+then runs ``python -m viewsvc serve-view`` on it as a child process, requiring TOKEN, and waits
+until its health check says SERVING (the view has recovered the whole table). The tests compare
+the client's JSON with ROWS and with the offsets the writes were delivered at.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+import select
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+import goka
+from goka import codec
 from goka.partitioner import murmur2
-from tests.conftest import ROOT
-from viewsvc.v1 import table_pb2, table_pb2_grpc
+from tests.conftest import ROOT, ProcessGroup, unique
+
+pytestmark = pytest.mark.broker
 
 CLIENT_DIR = ROOT / "examples" / "node_client"
 NPM_TIMEOUT = 240.0  # first install downloads; under pytest-timeout (300 s) so npm output shows
 CLIENT_TIMEOUT = 60.0  # bound of one client run; only reached when something is wrong
+SERVER_TIMEOUT = 30.0  # bound of the view server's start; only reached when something is wrong
 
-TABLE = "clicks-table"
 PARTITIONS = 4
 TOKEN = "s3cret"
-ROWS: dict[bytes, bytes] = {
+ROWS: dict[bytes, bytes] = {  # keys are UTF-8: the client takes keys as text
     b"user-01": b"1",
     b"user-02": b"22",
     b"user-10": b"10",
@@ -41,77 +48,80 @@ ROWS: dict[bytes, bytes] = {
     "zé".encode(): "grüße".encode(),
     b"admin": b"",  # an empty value is still found
 }
-OFFSET = 100  # the fake's applied offset of partition p is OFFSET + p
-SERVED_BY = "fake-member-1"
+SERVING_LINE = re.compile(r"serving (\S+) on (\S+)")
 
 
-class FakeTableService(table_pb2_grpc.TableServiceServicer):
-    """Get and Scan over in-memory tables, the rules of table.proto, a required bearer token.
+@dataclass(frozen=True)
+class TableServer:
+    """A running view server: where it listens, what it serves and who it is."""
 
-    Scans stream two rows per message; a page token is the base64 of the last row's key.
-    """
+    target: str
+    table: str
+    member_id: str
+    offsets: dict[int, int]  # partition -> next offset of the table topic after ROWS
 
-    def __init__(self, tables: Mapping[str, Mapping[bytes, bytes]], token: str) -> None:
-        self._tables = tables
-        self._token = token
 
-    def _rows(self, table: str, context: grpc.ServicerContext) -> Mapping[bytes, bytes]:
-        if ("authorization", f"Bearer {self._token}") not in context.invocation_metadata():
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        if table not in self._tables:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown table {table!r}")
-        return self._tables[table]
+def write_rows(brokers: str, table: str) -> dict[int, int]:
+    """Writes ROWS into ``table``; partition -> the offset after the last row written there."""
+    with goka.Emitter(brokers, table, codec.Bytes()) as emitter:
+        futures = [emitter.emit(key.decode(), value) for key, value in ROWS.items()]
+        deliveries = [future.result(SERVER_TIMEOUT) for future in futures]
+    offsets: dict[int, int] = {}
+    for partition, offset in deliveries:
+        offsets[partition] = max(offsets.get(partition, 0), offset + 1)
+    return offsets
 
-    def Get(  # noqa: N802 - the gRPC method name
-        self, request: table_pb2.GetRequest, context: grpc.ServicerContext
-    ) -> table_pb2.GetResponse:
-        rows = self._rows(request.table, context)
-        partition = murmur2(request.key, PARTITIONS)
-        return table_pb2.GetResponse(
-            found=request.key in rows,
-            value=rows.get(request.key, b""),
-            partition=partition,
-            offset=OFFSET + partition,
-            served_by=SERVED_BY,
-            key=request.key,
-        )
 
-    def Scan(  # noqa: N802 - the gRPC method name
-        self, request: table_pb2.ScanRequest, context: grpc.ServicerContext
-    ) -> Iterator[table_pb2.ScanResponse]:
-        rows = self._rows(request.table, context)
-        after = base64.b64decode(request.page_token) if request.page_token else None
-        keys = [
-            key
-            for key in sorted(rows)
-            if key.startswith(request.prefix)
-            and key >= request.start
-            and (not request.end or key < request.end)
-            and (after is None or key > after)
-        ]
-        page = keys[: request.limit] if request.limit else keys
-        token = base64.b64encode(page[-1]).decode() if len(page) < len(keys) else ""
-        batches = [page[i : i + 2] for i in range(0, len(page), 2)] or [[]]
-        for i, batch in enumerate(batches):
-            yield table_pb2.ScanResponse(
-                entries=[
-                    table_pb2.Entry(key=k, value=rows[k], partition=murmur2(k, PARTITIONS))
-                    for k in batch
-                ],
-                next_page_token=token if i == len(batches) - 1 else "",
-            )
+def serving_line(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """(member id, address) from the ``serving <member id> on <host:port>`` line."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    match = SERVING_LINE.fullmatch(line.strip())
+    if match is None:
+        if proc.poll() is None:
+            proc.kill()
+        _, stderr = proc.communicate(timeout=SERVER_TIMEOUT)
+        pytest.fail(f"the view server did not print its serving line: {line!r}\n{stderr}")
+    return match[1], match[2]
+
+
+def wait_serving(target: str, timeout: float) -> None:
+    """Polls grpc.health.v1 (which needs no token) until it reports SERVING."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass  # not listening yet
+            assert time.monotonic() < deadline, f"{target} not SERVING within {timeout}s"
+            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
-def table_server() -> Iterator[str]:
-    """host:port of a TableService serving ROWS as TABLE, requiring TOKEN."""
-    server = grpc.server(ThreadPoolExecutor(max_workers=4))
-    servicer = FakeTableService({TABLE: ROWS}, TOKEN)
-    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop(grace=None).wait()
+def table_server(goka_brokers: str) -> Iterator[TableServer]:
+    """A view server serving a table holding ROWS, requiring TOKEN."""
+    manager = goka.TopicManager(goka_brokers)
+    table, discovery_topic = unique("clicks-table"), unique("discovery")
+    manager.ensure_table(table, PARTITIONS)
+    processes = ProcessGroup()
+    try:
+        offsets = write_rows(goka_brokers, table)
+        proc = processes.start(
+            "-m", "viewsvc", "serve-view", "--brokers", goka_brokers, "--table", table,
+            "--listen", "127.0.0.1:0", "--heartbeat", "0.5", "--partitioner", "murmur2",
+            "--value-codec", "bytes", "--token", TOKEN, "--discovery-topic", discovery_topic,
+        )  # fmt: skip
+        member_id, target = serving_line(proc, SERVER_TIMEOUT)
+        wait_serving(target, SERVER_TIMEOUT)
+        yield TableServer(target, table, member_id, offsets)
+    finally:
+        processes.cleanup()
+        manager.delete([table, discovery_topic])
 
 
 @pytest.fixture(scope="session")
@@ -178,8 +188,8 @@ def expected_entry(key: bytes) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("key", sorted(ROWS), ids=repr)
-def test_get_prints_the_value(node_client: Path, table_server: str, key: bytes) -> None:
-    result = run_client(node_client, table_server, "get", TABLE, key.decode())
+def test_get_prints_the_value(node_client: Path, table_server: TableServer, key: bytes) -> None:
+    result = run_client(node_client, table_server.target, "get", table_server.table, key.decode())
 
     partition = murmur2(key, PARTITIONS)
     assert output_lines(result) == [
@@ -188,16 +198,16 @@ def test_get_prints_the_value(node_client: Path, table_server: str, key: bytes) 
             "value": b64(ROWS[key]),
             "text": text(ROWS[key]),
             "partition": partition,
-            "offset": str(OFFSET + partition),
-            "served_by": SERVED_BY,
+            "offset": str(table_server.offsets[partition]),
+            "served_by": table_server.member_id,
         }
     ]
 
 
 def test_get_of_a_missing_key_is_not_found_but_no_error(
-    node_client: Path, table_server: str
+    node_client: Path, table_server: TableServer
 ) -> None:
-    result = run_client(node_client, table_server, "get", TABLE, "nobody")
+    result = run_client(node_client, table_server.target, "get", table_server.table, "nobody")
 
     [line] = output_lines(result)
     assert line["found"] is False
@@ -206,31 +216,49 @@ def test_get_of_a_missing_key_is_not_found_but_no_error(
 
 
 def test_scan_prints_rows_in_key_order_then_the_page_token(
-    node_client: Path, table_server: str
+    node_client: Path, table_server: TableServer
 ) -> None:
-    result = run_client(node_client, table_server, "scan", TABLE, "--prefix", "user-")
+    result = run_client(
+        node_client, table_server.target, "scan", table_server.table, "--prefix", "user-"
+    )
 
     expected = [expected_entry(key) for key in sorted(ROWS) if key.startswith(b"user-")]
     assert output_lines(result) == [*expected, {"next_page_token": ""}]
 
 
-def test_scan_of_the_whole_table(node_client: Path, table_server: str) -> None:
-    result = run_client(node_client, table_server, "scan", TABLE)
+def test_scan_of_the_whole_table(node_client: Path, table_server: TableServer) -> None:
+    result = run_client(node_client, table_server.target, "scan", table_server.table)
 
     expected = [expected_entry(key) for key in sorted(ROWS)]
     assert output_lines(result) == [*expected, {"next_page_token": ""}]
 
 
-def test_scan_pages_with_limit_and_page_token(node_client: Path, table_server: str) -> None:
+def test_scan_pages_with_limit_and_page_token(node_client: Path, table_server: TableServer) -> None:
     keys = [key for key in sorted(ROWS) if key.startswith(b"user-")]
 
     first = output_lines(
-        run_client(node_client, table_server, "scan", TABLE, "--prefix", "user-", "--limit", "3")
+        run_client(
+            node_client,
+            table_server.target,
+            "scan",
+            table_server.table,
+            "--prefix",
+            "user-",
+            "--limit",
+            "3",
+        )
     )
     token = first[-1]["next_page_token"]
     rest = output_lines(
         run_client(
-            node_client, table_server, "scan", TABLE, "--prefix", "user-", "--page-token", token
+            node_client,
+            table_server.target,
+            "scan",
+            table_server.table,
+            "--prefix",
+            "user-",
+            "--page-token",
+            token,
         )
     )
 
@@ -241,9 +269,9 @@ def test_scan_pages_with_limit_and_page_token(node_client: Path, table_server: s
 
 @pytest.mark.parametrize("command", [["get", "no-such-table", "k"], ["scan", "no-such-table"]])
 def test_unknown_table_exits_non_zero_with_not_found(
-    node_client: Path, table_server: str, command: list[str]
+    node_client: Path, table_server: TableServer, command: list[str]
 ) -> None:
-    result = run_client(node_client, table_server, *command)
+    result = run_client(node_client, table_server.target, *command)
 
     assert result.returncode == 1
     assert result.stderr.startswith("NOT_FOUND: "), result.stderr
@@ -253,9 +281,11 @@ def test_unknown_table_exits_non_zero_with_not_found(
 
 @pytest.mark.parametrize("token", [None, "wrong"])
 def test_the_token_is_sent_as_bearer_metadata(
-    node_client: Path, table_server: str, token: str | None
+    node_client: Path, table_server: TableServer, token: str | None
 ) -> None:
-    result = run_client(node_client, table_server, "get", TABLE, "admin", token=token)
+    result = run_client(
+        node_client, table_server.target, "get", table_server.table, "admin", token=token
+    )
 
     assert result.returncode == 1
     assert result.stderr.startswith("UNAUTHENTICATED: "), result.stderr
@@ -263,7 +293,9 @@ def test_the_token_is_sent_as_bearer_metadata(
 
 def test_unreachable_server_fails_within_the_deadline(node_client: Path) -> None:
     # nothing listens on port 1; the client gives up at its deadline or on connection refused
-    result = run_client(node_client, "127.0.0.1:1", "--deadline-ms", "2000", "get", TABLE, "k")
+    result = run_client(
+        node_client, "127.0.0.1:1", "--deadline-ms", "2000", "get", "some-table", "k"
+    )
 
     assert result.returncode == 1
     assert result.stderr.startswith(("UNAVAILABLE: ", "DEADLINE_EXCEEDED: ")), result.stderr
@@ -271,10 +303,12 @@ def test_unreachable_server_fails_within_the_deadline(node_client: Path) -> None
 
 @pytest.mark.parametrize(
     "args",
-    [["get", TABLE], ["scan", TABLE, "--limit", "-1"], ["put", TABLE, "k"], ["--bogus"]],
+    [["get", "t"], ["scan", "t", "--limit", "-1"], ["put", "t", "k"], ["--bogus"]],
 )
-def test_usage_errors_exit_with_2(node_client: Path, table_server: str, args: list[str]) -> None:
-    result = run_client(node_client, table_server, *args)
+def test_usage_errors_exit_with_2(
+    node_client: Path, table_server: TableServer, args: list[str]
+) -> None:
+    result = run_client(node_client, table_server.target, *args)
 
     assert result.returncode == 2
     assert "usage:" in result.stderr
