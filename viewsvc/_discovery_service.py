@@ -24,7 +24,9 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
 
     ``coalesce`` (default 0.1 s) is how long WatchMembers waits after a change for more
     changes before it sends, so a burst (a rebalance) is one message; ``poll`` (default 1 s)
-    bounds how late it notices a cancelled call or ``stopping``.
+    bounds how late it notices a cancelled call or ``stopping``. A watch holds one server
+    thread for its whole life, so at most ``max_watchers`` (default 4) run at once; more are
+    refused with RESOURCE_EXHAUSTED.
     """
 
     def __init__(
@@ -35,8 +37,11 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
         *,
         coalesce: float = 0.1,
         poll: float = 1.0,
+        max_watchers: int = 4,
     ) -> None:
         self._members = members
+        self._max_watchers = max_watchers
+        self._watchers = threading.BoundedSemaphore(max_watchers)
         self._subscribe = subscribe
         self._stopping = stopping
         self._coalesce = coalesce
@@ -57,6 +62,13 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
         nothing: liveness is the server's business, and a member that dies drops out of the
         list, which is a change.
         """
+        if not self._watchers.acquire(blocking=False):  # each stream holds a server thread
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this node serves at most {self._max_watchers} WatchMembers streams "
+                "(Limits.max_watchers): watch another node, or follow the discovery topic "
+                "with Client(brokers=...)",
+            )
         changed = threading.Event()
         unsubscribe = self._subscribe(changed.set)
         context.add_callback(changed.set)  # wakes the loop when the client cancels
@@ -78,6 +90,7 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
                     self._stopping.wait(self._coalesce)
         finally:
             unsubscribe()
+            self._watchers.release()
 
     def _live(self, table: str) -> list[MemberInfo]:
         members = self._members()

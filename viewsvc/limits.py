@@ -25,6 +25,7 @@ class Limits:
             (default 256).
         max_concurrent_streams: HTTP/2 streams per client connection (default 100).
         workers: threads serving calls (default 16).
+        max_watchers: WatchMembers streams served at once (default 4); each holds a thread.
         default_deadline: seconds a call may take when the caller set no deadline, bounding
             min_offsets waits and forwarding (default 30).
     """
@@ -38,6 +39,7 @@ class Limits:
     max_concurrent_rpcs: int = 256
     max_concurrent_streams: int = 100
     workers: int = 16
+    max_watchers: int = 4
     default_deadline: float = 30.0
 
     def __post_init__(self) -> None:
@@ -45,3 +47,8 @@ class Limits:
             value = getattr(self, field.name)
             if value <= 0:
                 raise ConfigError(f"Limits.{field.name} must be positive, got {value}")
+        if self.max_watchers >= self.workers:
+            raise ConfigError(
+                f"Limits.max_watchers ({self.max_watchers}) must be below workers "
+                f"({self.workers}): each watch holds a thread, and reads need some"
+            )

@@ -123,7 +123,13 @@ class TableServer:
             TableServicer(self._node, self._forwards), server
         )
         discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            DiscoveryServicer(self._membership.members, self._subscribe, self._stopping), server
+            DiscoveryServicer(
+                self._membership.members,
+                self._subscribe,
+                self._stopping,
+                max_watchers=limits.max_watchers,
+            ),
+            server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

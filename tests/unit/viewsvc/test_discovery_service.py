@@ -97,7 +97,7 @@ def stub(
     membership: FakeMembership, stopping: threading.Event
 ) -> Iterator[discovery_pb2_grpc.DiscoveryServiceStub]:
     servicer = DiscoveryServicer(
-        membership.members, membership.subscribe, stopping, coalesce=0.2, poll=0.2
+        membership.members, membership.subscribe, stopping, coalesce=0.2, poll=0.2, max_watchers=2
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
@@ -194,6 +194,32 @@ def test_watch_ends_unavailable_when_the_server_stops(
         next(call)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "shutting down" in info.value.details()
+
+
+def test_watches_beyond_the_limit_are_refused_until_one_ends(
+    stub: discovery_pb2_grpc.DiscoveryServiceStub,
+) -> None:
+    first, second = (stub.WatchMembers(pb.WatchMembersRequest(), timeout=TIMEOUT) for _ in "ab")
+    next(first)
+    next(second)
+    refused = stub.WatchMembers(pb.WatchMembersRequest(), timeout=TIMEOUT)
+    with pytest.raises(grpc.RpcError) as info:
+        next(refused)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_watchers" in info.value.details()
+    first.cancel()
+    deadline = time.monotonic() + TIMEOUT
+    while True:  # the cancelled watch gives its slot back once its loop notices
+        again = stub.WatchMembers(pb.WatchMembersRequest(), timeout=TIMEOUT)
+        try:
+            assert ids(next(again)) == ["a", "b", "c", "d"]
+            break
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() < deadline, "the slot never came back"
+            time.sleep(0.05)
+    again.cancel()
+    second.cancel()
 
 
 @pytest.mark.parametrize("info", [CLICKS, VIEW, IDLE, ROUTER], ids=lambda m: m.member_id)
