@@ -24,6 +24,7 @@ from goka.storage import LMDBStorage
 from goka.view import View
 from viewsvc.limits import Limits
 from viewsvc.security import ServerSecurity
+from viewsvc.serve import check_address
 from viewsvc.server import TableServer
 
 __all__ = ["NodeConfig", "Router", "ViewServer"]
@@ -56,6 +57,13 @@ class NodeConfig:
     peer_ca_file: str | None = None
     grace: float = 5.0
     extra_config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_address("listen", self.listen)
+        if self.advertise:
+            check_address("advertise", self.advertise)
+        if self.grace < 0:
+            raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
 
 
 class _Node:

@@ -17,7 +17,7 @@ from viewsvc.limits import Limits
 from viewsvc.security import ServerSecurity
 from viewsvc.server import TableServer
 
-__all__ = ["ProcessorServer", "ServeConfig"]
+__all__ = ["ProcessorServer", "ServeConfig", "check_address"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,19 @@ class ServeConfig:
     grace: float = 5.0
 
     def __post_init__(self) -> None:
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ConfigError(f"listen={self.listen!r} is not host:port, e.g. '0.0.0.0:50051'")
+        check_address("listen", self.listen)
         if self.grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
 
     def attach(self, processor: Processor) -> ProcessorServer:
         return ProcessorServer(self, processor)
+
+
+def check_address(name: str, value: str) -> None:
+    """Raises ConfigError unless ``value`` is ``host:port``."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{name}={value!r} is not host:port, e.g. '0.0.0.0:50051'")
 
 
 class ProcessorServer:

@@ -165,6 +165,11 @@ def output_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+def scan(client_dir: Path, server: TableServer, *options: str) -> list[dict[str, Any]]:
+    """The output lines of ``scan`` of the server's table with ``options``."""
+    return output_lines(run_client(client_dir, server.target, "scan", server.table, *options))
+
+
 def text(value: bytes) -> str | None:
     try:
         return value.decode()
@@ -218,49 +223,25 @@ def test_get_of_a_missing_key_is_not_found_but_no_error(
 def test_scan_prints_rows_in_key_order_then_the_page_token(
     node_client: Path, table_server: TableServer
 ) -> None:
-    result = run_client(
-        node_client, table_server.target, "scan", table_server.table, "--prefix", "user-"
-    )
+    lines = scan(node_client, table_server, "--prefix", "user-")
 
     expected = [expected_entry(key) for key in sorted(ROWS) if key.startswith(b"user-")]
-    assert output_lines(result) == [*expected, {"next_page_token": ""}]
+    assert lines == [*expected, {"next_page_token": ""}]
 
 
 def test_scan_of_the_whole_table(node_client: Path, table_server: TableServer) -> None:
-    result = run_client(node_client, table_server.target, "scan", table_server.table)
+    lines = scan(node_client, table_server)
 
     expected = [expected_entry(key) for key in sorted(ROWS)]
-    assert output_lines(result) == [*expected, {"next_page_token": ""}]
+    assert lines == [*expected, {"next_page_token": ""}]
 
 
 def test_scan_pages_with_limit_and_page_token(node_client: Path, table_server: TableServer) -> None:
     keys = [key for key in sorted(ROWS) if key.startswith(b"user-")]
 
-    first = output_lines(
-        run_client(
-            node_client,
-            table_server.target,
-            "scan",
-            table_server.table,
-            "--prefix",
-            "user-",
-            "--limit",
-            "3",
-        )
-    )
+    first = scan(node_client, table_server, "--prefix", "user-", "--limit", "3")
     token = first[-1]["next_page_token"]
-    rest = output_lines(
-        run_client(
-            node_client,
-            table_server.target,
-            "scan",
-            table_server.table,
-            "--prefix",
-            "user-",
-            "--page-token",
-            token,
-        )
-    )
+    rest = scan(node_client, table_server, "--prefix", "user-", "--page-token", token)
 
     assert first[:-1] == [expected_entry(key) for key in keys[:3]]
     assert token

@@ -1,0 +1,67 @@
+"""Server settings refuse bad values with errors that name the setting."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from goka.errors import ConfigError
+from viewsvc.limits import Limits
+from viewsvc.nodes import NodeConfig, ViewServer, _advertised
+from viewsvc.serve import ServeConfig
+
+
+@pytest.mark.parametrize("field", ["scan_cap", "max_key_bytes", "workers", "default_deadline"])
+def test_limits_must_be_positive(field: str) -> None:
+    with pytest.raises(ConfigError, match=f"Limits.{field} must be positive"):
+        Limits(**{field: 0})  # type: ignore[arg-type]
+
+
+def test_watchers_must_leave_threads_for_reads() -> None:
+    with pytest.raises(ConfigError, match="max_watchers"):
+        Limits(workers=4, max_watchers=4)
+
+
+@pytest.mark.parametrize("listen", ["", "50051", "host:", ":50051", "host:port", "host:70000"])
+def test_serve_config_wants_host_and_port(listen: str) -> None:
+    with pytest.raises(ConfigError, match="is not host:port"):
+        ServeConfig(listen)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"listen": "nowhere"}, "listen='nowhere' is not host:port"),
+        ({"listen": "127.0.0.1:0", "advertise": "pod-0"}, "advertise='pod-0' is not host:port"),
+        ({"listen": "127.0.0.1:0", "grace": -1}, "grace"),
+    ],
+)
+def test_node_config_checks_addresses(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        NodeConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_serve_config_grace_not_negative() -> None:
+    with pytest.raises(ConfigError, match="grace"):
+        ServeConfig("0.0.0.0:50051", grace=-1)
+
+
+def test_view_server_needs_a_table() -> None:
+    with pytest.raises(ConfigError, match="at least one table"):
+        ViewServer("localhost:9092", [], NodeConfig(listen="127.0.0.1:0"))
+
+
+@pytest.mark.parametrize(
+    ("listen", "advertise", "expected"),
+    [
+        ("127.0.0.1:0", "", "127.0.0.1:4711"),
+        ("0.0.0.0:0", "", f"{socket.gethostname()}:4711"),
+        ("127.0.0.1:0", "pod-0.views:0", "pod-0.views:4711"),
+        ("0.0.0.0:50051", "pod-0.views:50051", "pod-0.views:50051"),
+    ],
+)
+def test_advertised_address_takes_the_bound_port(
+    listen: str, advertise: str, expected: str
+) -> None:
+    assert _advertised(NodeConfig(listen=listen, advertise=advertise), 4711) == expected
