@@ -19,10 +19,16 @@ from viewsvc.server_options import server_options, server_settings
 __all__ = ["route", "serve_view"]
 
 _node_options = [
-    click.option("--brokers", required=True, help="bootstrap servers, host:port[,host:port]"),
+    click.option(
+        "--brokers",
+        required=True,
+        envvar="GOKA_BROKERS",
+        help="bootstrap servers, host:port[,host:port] (also $GOKA_BROKERS)",
+    ),
     click.option(
         "--listen",
         default="0.0.0.0:50051",
+        envvar="VIEWSVC_LISTEN",
         show_default=True,
         metavar="HOST:PORT",
         help="address to bind (port 0: any free port)",
@@ -30,10 +36,13 @@ _node_options = [
     click.option(
         "--advertise",
         default="",
+        envvar="GOKA_ADVERTISE",
         metavar="HOST:PORT",
         help="address other members reach this node at (default: from --listen)",
     ),
-    click.option("--discovery-topic", default=DEFAULT_TOPIC, show_default=True),
+    click.option(
+        "--discovery-topic", default=DEFAULT_TOPIC, show_default=True, envvar="GOKA_DISCOVERY_TOPIC"
+    ),
     click.option(
         "--heartbeat",
         type=click.FloatRange(min=0.05),
@@ -41,7 +50,12 @@ _node_options = [
         show_default=True,
         help="seconds between announcements",
     ),
-    click.option("--member-id", default="", help="this node's id (default: generated)"),
+    click.option(
+        "--member-id",
+        default="",
+        envvar="GOKA_MEMBER_ID",
+        help="this node's id (default: generated)",
+    ),
 ]
 
 
@@ -83,11 +97,17 @@ def _run(node: ViewServer | Router) -> None:
 
 @click.command("serve-view")
 @click.option(
-    "--table", "tables", multiple=True, required=True, help="table topic to serve (repeatable)"
+    "--table",
+    "tables",
+    multiple=True,
+    required=True,
+    envvar="VIEWSVC_TABLES",
+    help="table topic to serve (repeatable; $VIEWSVC_TABLES: separated by spaces)",
 )
 @click.option(
     "--storage",
     type=click.Path(file_okay=False),
+    envvar="GOKA_STORAGE",
     help="directory for the LMDB copies (default: a temporary one)",
 )
 @click.option(

@@ -71,13 +71,14 @@ def emit(
 
 
 @cli.command()
-@click.option("--brokers", required=True)
-@click.option("--topic", default="clicks", show_default=True)
-@click.option("--group", default="clicks-counter", show_default=True)
+@click.option("--brokers", required=True, envvar="GOKA_BROKERS")
+@click.option("--topic", default="clicks", show_default=True, envvar="CLICKCOUNT_TOPIC")
+@click.option("--group", default="clicks-counter", show_default=True, envvar="CLICKCOUNT_GROUP")
 @click.option(
     "--storage",
     "storage_dir",
     required=True,
+    envvar="GOKA_STORAGE",
     type=click.Path(file_okay=False),
     help="directory of the LMDB table partitions",
 )
@@ -88,17 +89,21 @@ def emit(
 @click.option(
     "--advertise",
     default=None,
+    envvar="GOKA_ADVERTISE",
     metavar="HOST:PORT",
     help="announce this member on the discovery topic, with this gRPC address",
 )
 @click.option(
     "--serve",
     default=None,
+    envvar="GOKA_SERVE",
     metavar="HOST:PORT",
     help="serve the table over gRPC on this address (announce it with --advertise)",
 )
 @server_options
-@click.option("--discovery-topic", default="goka-discovery", show_default=True)
+@click.option(
+    "--discovery-topic", default="goka-discovery", show_default=True, envvar="GOKA_DISCOVERY_TOPIC"
+)
 @click.option(
     "--heartbeat",
     type=click.FloatRange(min=0.05),
