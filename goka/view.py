@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
@@ -42,7 +43,8 @@ class View(Generic[T]):
         brokers: bootstrap servers (``"host:port,..."`` or a list).
         table: the table topic, e.g. ``"clicks-counter-table"`` (see ``goka.group_table``).
         codec: decodes values; the same codec the group persists with.
-        partitions: the partitions to hold (default: all).
+        partitions: the partitions to hold (default: all; may be empty); ``set_partitions``
+            changes them while the view runs.
         storage: where partitions are kept (default: LMDB in a temporary directory removed
             on stop).
         partitioner: the table's partitioner, used to find a key's partition.
@@ -81,19 +83,16 @@ class View(Generic[T]):
             )
         self.partition_count = count
         chosen = list(range(count) if partitions is None else partitions)
-        bad = [p for p in chosen if not isinstance(p, int) or not 0 <= p < count]
-        if bad or not chosen:
-            raise ConfigError(
-                f"partitions {bad or chosen} are not partitions of table {table!r}, "
-                f"which has partitions 0..{count - 1}"
-            )
-        held = sorted(set(chosen))
-        self.partitions: tuple[int, ...] = tuple(held)
+        held = self._checked(chosen)
         self._temp_storage: str | None = None
         if storage is None:
             self._temp_storage = tempfile.mkdtemp(prefix=f"goka-view-{table}-")
             storage = LMDBStorage(self._temp_storage)
+        self._storage = storage
         self._stores: dict[int, Storage] = {p: storage.open(table, p) for p in held}
+        self._wanted: set[int] | None = None
+        """Partitions asked for by ``set_partitions``, until the follower applies them."""
+        self._wanted_lock = threading.Lock()
         self._config = client_config(brokers, extra_config, {"group.id": f"goka-view-{table}"})
         self._poll_timeout = poll_timeout
         self._state: ViewState = "idle"
@@ -108,6 +107,33 @@ class View(Generic[T]):
         """Partitions that reached the end of the table topic at least once."""
         self._reader: TableReader | None = None
         self.partitioner = partitioner
+        self._started = 0.0
+        self.recovery_seconds: float | None = None
+        """Seconds from start until every partition held at start had caught up."""
+
+    def _checked(self, partitions: Iterable[int]) -> list[int]:
+        chosen = list(partitions)
+        count = self.partition_count
+        bad = [p for p in chosen if not isinstance(p, int) or not 0 <= p < count]
+        if bad:
+            raise ConfigError(
+                f"partitions {bad} are not partitions of table {self.table!r}, "
+                f"which has partitions 0..{count - 1}"
+            )
+        return sorted(set(chosen))
+
+    @property
+    def partitions(self) -> tuple[int, ...]:
+        """The partitions held now."""
+        return tuple(sorted(self._stores))
+
+    def set_partitions(self, partitions: Iterable[int]) -> None:
+        """Hold ``partitions`` from now on (thread-safe; applied by the follower thread within
+        a poll): new ones recover from their local store's offset, dropped ones are closed
+        (their local files stay, so coming back replays only the tail)."""
+        wanted = set(self._checked(partitions))
+        with self._wanted_lock:
+            self._wanted = wanted
 
     @property
     def state(self) -> ViewState:
@@ -133,6 +159,7 @@ class View(Generic[T]):
                 f"the view of table {self.table!r} was already started; a View runs once"
             )
         self._state = "recovering"
+        self._started = time.monotonic()
 
     def _follow_in_background(self) -> None:
         try:
@@ -153,14 +180,15 @@ class View(Generic[T]):
                 reader.add(self.table, partition, store)
             pending = {(self.table, partition) for partition in self._stores}
             while not self._stopping.is_set():
+                self._apply_wanted(reader, pending)
+                if not pending and self._state == "recovering":
+                    self._state = "running"
+                    self.recovery_seconds = time.monotonic() - self._started
+                    self._running.set()
                 result = reader.read(10_000, self._poll_timeout)
                 self.recovered_records += sum(result.records.values())
                 self._caught_up.update(partition for _, partition in result.caught_up)
-                if pending:
-                    pending -= result.caught_up
-                    if not pending:
-                        self._state = "running"
-                        self._running.set()
+                pending -= result.caught_up
         except BaseException as exc:
             self._error = exc
             self._state = "failed"
@@ -171,6 +199,23 @@ class View(Generic[T]):
             if self._state != "failed":
                 self._state = "stopped"
             self._finished.set()
+
+    def _apply_wanted(self, reader: TableReader, pending: set[tuple[str, int]]) -> None:
+        with self._wanted_lock:
+            wanted, self._wanted = self._wanted, None
+        if wanted is None:
+            return
+        for partition in sorted(set(self._stores) - wanted):
+            reader.remove(self.table, partition)
+            pending.discard((self.table, partition))
+            self._caught_up.discard(partition)
+            self._stores.pop(partition).close()
+        for partition in sorted(wanted - set(self._stores)):
+            store = self._storage.open(self.table, partition)
+            reader.add(self.table, partition, store)
+            self._stores[partition] = store
+            pending.add((self.table, partition))
+        _logger.info("view of %s holds partitions %s", self.table, sorted(self._stores))
 
     def wait_running(self, timeout: float | None = None) -> bool:
         """Block until every held partition has caught up; False on timeout.

@@ -43,9 +43,14 @@ class LocalTables:
     def metas(self) -> list[TableMeta]:
         return [meta for _, meta, _ in self._current().values()]
 
-    def all_running(self) -> bool:
-        """Every held partition of every table runs (readiness)."""
+    def all_running(self, max_lag: int | None = None) -> bool:
+        """Every held partition of every table runs, within ``max_lag`` offsets of the end
+        of its table partition if given (readiness)."""
         tables = list(self._current().values())
         if any(table.meta is None for table in self._tables):
             return False
-        return all(h.state == "running" for _, _, held in tables for h in held.values())
+        return all(
+            h.state == "running" and (max_lag is None or 0 <= h.lag <= max_lag)
+            for _, _, held in tables
+            for h in held.values()
+        )

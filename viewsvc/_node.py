@@ -52,6 +52,8 @@ class Node:
         self.limits = limits
         self._channels = channels
         self._stubs: dict[str, Any] = {}
+        self.on_forward: Callable[[str], None] = lambda method: None
+        """Called with the method name of every call forwarded (for metrics)."""
 
     # -- tables --------------------------------------------------------------------------
 
@@ -180,7 +182,9 @@ class Node:
 
     # -- forwarding -----------------------------------------------------------------------
 
-    def stub(self, endpoint: str) -> Any:
+    def stub(self, endpoint: str, method: str) -> Any:
+        """The stub to forward a ``method`` call to ``endpoint``, counted as forwarded."""
+        self.on_forward(method)
         stub = self._stubs.get(endpoint)
         if stub is None:
             stub = table_pb2_grpc.TableServiceStub(self._channels.channel(endpoint))  # type: ignore[no-untyped-call]
@@ -204,7 +208,7 @@ class Node:
             if remaining <= 0:
                 break
             try:
-                return call(self.stub(owner.endpoint), remaining)
+                return call(self.stub(owner.endpoint, "Get"), remaining)
             except grpc.RpcError as exc:
                 code = exc.code()
                 if code != grpc.StatusCode.UNAVAILABLE:

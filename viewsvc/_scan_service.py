@@ -54,7 +54,9 @@ def scan(
 ) -> Iterator[pb.ScanResponse]:
     meta = node.meta(request.table)
     limits = node.limits
-    if not 0 <= request.limit <= limits.scan_cap:
+    # a forwarded scan asks for the origin's page size, which may pass this member's cap:
+    # it gets up to the cap and a page token, and the origin stops its page there
+    if request.limit < 0 or (request.limit > limits.scan_cap and not forwarded):
         raise invalid(
             "limit", f"{request.limit} is not within 0..{limits.scan_cap} (0: up to the cap)"
         )
@@ -79,7 +81,7 @@ def scan(
         low, high = scan_bounds(request.start, request.end, request.prefix, after)
     except InvalidArgument as exc:
         raise invalid(exc.field, str(exc)) from exc
-    take = request.limit or limits.scan_cap
+    take = min(request.limit or limits.scan_cap, limits.scan_cap)
     partitions = sorted(set(request.partitions)) or list(range(meta.partition_count))
     deadline = node.deadline(context)
     sources: list[pb.PartitionSource] = []
@@ -105,7 +107,7 @@ def scan(
     if low is not None and high is not None and low >= high:
         rows = []
     merged = merge(rows)
-    chosen = itertools.islice(merged, take)
+    chosen = itertools.islice(_until_truncated(merged, streams), take)
     pending: list[Row] | None = None
     first = True
     for batch in batches(
@@ -120,6 +122,17 @@ def scan(
     for stream in streams:
         stream.call.cancel()
     yield _response(pending or [], sources if first else [], token)
+
+
+def _until_truncated(rows: Iterator[Row], streams: list[_Remote]) -> Iterator[Row]:
+    """The merged rows up to the end of the first remote stream that stopped short (at its
+    cap): rows after its last one may be missing, so the page ends there. The merge reads a
+    stream's next row right after yielding its last, so the flag is set before any later row
+    comes out."""
+    for row in rows:
+        if any(stream.truncated for stream in streams):
+            return
+        yield row
 
 
 def _response(rows: list[Row], sources: list[pb.PartitionSource], token: str) -> pb.ScanResponse:
@@ -169,7 +182,7 @@ def _open_remote(
                 partitions=partitions,
                 options=_options_pb(options),
             )
-            call = node.stub(endpoint).Scan(
+            call = node.stub(endpoint, "Scan").Scan(
                 request, timeout=max(0.0, deadline - time.monotonic()), metadata=metadata
             )
             try:

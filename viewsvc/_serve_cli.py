@@ -66,17 +66,18 @@ def node_options(command: Any) -> Any:
 
 
 def _config(options: dict[str, Any]) -> NodeConfig:
-    security, limits, peer_ca, grace = server_settings(options)
+    settings = server_settings(options)
     return NodeConfig(
         listen=options.pop("listen"),
         advertise=options.pop("advertise"),
         discovery_topic=options.pop("discovery_topic"),
         heartbeat=options.pop("heartbeat"),
         member_id=options.pop("member_id"),
-        security=security,
-        limits=limits,
-        peer_ca_file=peer_ca,
-        grace=grace,
+        security=settings.security,
+        limits=settings.limits,
+        peer_ca_file=settings.peer_ca_file,
+        grace=settings.grace,
+        metrics_port=settings.metrics_port,
         extra_config=extra_config(options.pop("config")),
     )
 
@@ -119,15 +120,41 @@ def _run(node: ViewServer | Router) -> None:
     "--value-codec",
     help="the tables' value codec name (default: as announced, else bytes)",
 )
+@click.option(
+    "--view-group",
+    default="",
+    envvar="VIEWSVC_VIEW_GROUP",
+    help="shard the tables over the live pods of this view group (default: hold everything)",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="VIEWSVC_REPLICAS",
+    help="pods holding each partition within the view group",
+)
+@click.option(
+    "--ready-max-lag",
+    type=click.IntRange(min=0),
+    default=None,
+    envvar="VIEWSVC_READY_MAX_LAG",
+    help="health is SERVING only while every held partition is at most this many offsets "
+    "behind (default: running is enough)",
+)
 @node_options
 def serve_view(
     tables: tuple[str, ...],
     storage: str | None,
     partitioner: str | None,
     value_codec: str | None,
+    view_group: str,
+    replicas: int,
+    ready_max_lag: int | None,
     **options: Any,
 ) -> None:
-    """Hold full copies of tables and serve them over gRPC (role view)."""
+    """Hold copies of tables (all partitions, or a view group's share) and serve them over
+    gRPC (role view). SIGTERM drains: tombstone, NOT_SERVING, calls finish, exit 0."""
     brokers = options.pop("brokers")
     config = _config(options)
     try:
@@ -138,6 +165,9 @@ def serve_view(
             storage_dir=storage,
             partitioner=partitioner,
             value_codec=value_codec,
+            view_group=view_group,
+            replicas=replicas,
+            ready_max_lag=ready_max_lag,
         )
     except GokaError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -140,7 +140,9 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
                 )
                 timeout = deadline - time.monotonic()
                 try:
-                    reply = node.stub(endpoint).GetMany(sub, timeout=timeout, metadata=metadata)
+                    reply = node.stub(endpoint, "GetMany").GetMany(
+                        sub, timeout=timeout, metadata=metadata
+                    )
                 except grpc.RpcError as exc:
                     return endpoint, partitions, exc
                 for index, result in zip(indexes, reply.results, strict=True):

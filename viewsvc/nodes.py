@@ -22,9 +22,11 @@ from goka import codec
 from goka.errors import ConfigError
 from goka.storage import LMDBStorage
 from goka.view import View
+from viewsvc._sharding import wanted_partitions
 from viewsvc.limits import Limits
+from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
-from viewsvc.serve import check_address
+from viewsvc.serve import check_address, check_port
 from viewsvc.server import TableServer
 
 __all__ = ["NodeConfig", "Router", "ViewServer"]
@@ -45,6 +47,7 @@ class NodeConfig:
         member_id: this node's id (default ``<role>@<hostname>:<pid>:<random>``).
         security, limits, peer_ca_file, grace: see ``TableServer`` and ``ServeConfig``.
         extra_config: librdkafka settings for every Kafka client.
+        metrics_port: serve Prometheus metrics on this port at ``/metrics`` (default: none).
     """
 
     listen: str
@@ -57,9 +60,11 @@ class NodeConfig:
     peer_ca_file: str | None = None
     grace: float = 5.0
     extra_config: Mapping[str, Any] = field(default_factory=dict)
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         check_address("listen", self.listen)
+        check_port("metrics_port", self.metrics_port)
         if self.advertise:
             check_address("advertise", self.advertise)
         if self.grace < 0:
@@ -81,8 +86,15 @@ class _Node:
         self.server: TableServer | None = None
         self.announcer: Announcer | None = None
         self.advertised = ""
+        self.metrics = Metrics() if config.metrics_port is not None else None
 
-    def _serve(self, views: list[tuple[View[Any], str]]) -> None:
+    def _serve(
+        self,
+        views: list[tuple[View[Any], str]],
+        *,
+        group: str = "",
+        ready_max_lag: int | None = None,
+    ) -> None:
         config = self.config
         local = [view.local_table(value_codec=name) for view, name in views]
         self.server = TableServer(
@@ -94,7 +106,11 @@ class _Node:
             security=config.security,
             peer_ca_file=config.peer_ca_file,
             limits=config.limits,
+            metrics=self.metrics,
+            ready_max_lag=ready_max_lag,
         ).start()
+        if self.metrics is not None and config.metrics_port is not None:
+            self.metrics.serve(config.metrics_port)
         self.advertised = _advertised(config, self.server.port)
         self.announcer = Announcer(
             DiscoveryConfig(config.discovery_topic, self.advertised, config.heartbeat),
@@ -102,6 +118,7 @@ class _Node:
             role=self.role,
             brokers=self.brokers,
             extra_config=config.extra_config,
+            group=group,
             tables=lambda: local,
         ).start()
 
@@ -112,10 +129,13 @@ class _Node:
         if self.server is not None:
             self.server.stop(self.config.grace)
         self.membership.stop()
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 class ViewServer(_Node):
-    """Holds every partition of ``tables`` (as views) and serves them.
+    """Holds partitions of ``tables`` (as views) and serves them: every partition, or with a
+    ``view_group`` those that the hash ring over the group's live pods places on this one.
 
     Args:
         brokers: bootstrap servers.
@@ -127,6 +147,12 @@ class ViewServer(_Node):
             ``value_codec``.
         partitioner, value_codec: the table's partitioner and value codec name when no
             member announces them (or to override them).
+        view_group: shard the tables over the live view pods of this group (default: hold
+            everything). Pods recompute placement on every membership change, recover newly
+            placed partitions, and keep lost ones until their new holders run them.
+        replicas: pods holding each partition within the view group (default 1).
+        ready_max_lag: health says SERVING only while every held partition is at most this
+            many offsets behind its table's end (default: no bound).
     """
 
     role = "view"
@@ -141,8 +167,20 @@ class ViewServer(_Node):
         table_timeout: float = 10.0,
         partitioner: str | None = None,
         value_codec: str | None = None,
+        view_group: str = "",
+        replicas: int = 1,
+        ready_max_lag: int | None = None,
     ) -> None:
         super().__init__(brokers, config)
+        if replicas < 1:
+            raise ConfigError(f"replicas must be at least 1, got {replicas}")
+        if replicas != 1 and not view_group:
+            raise ConfigError("replicas only apply within a view group: pass --view-group too")
+        if ready_max_lag is not None and ready_max_lag < 0:
+            raise ConfigError(f"ready_max_lag must be >= 0 offsets, got {ready_max_lag}")
+        self.view_group = view_group
+        self.replicas = replicas
+        self._ready_max_lag = ready_max_lag
         self.tables = list(dict.fromkeys(tables))
         if not self.tables or not all(self.tables):
             raise ConfigError("name at least one table topic to serve (--table), none empty")
@@ -162,16 +200,36 @@ class ViewServer(_Node):
                 self.brokers,
                 table,
                 codec.Bytes(),
+                partitions=[] if self.view_group else None,
                 storage=self._storage,
                 partitioner=partitioner,
                 extra_config=self.config.extra_config,
             )
             self.views.append(view)
             chosen.append((view, value_codec))
-        self._serve(chosen)
+        if self.view_group:
+            self._place()
+            self.membership.subscribe(lambda _: self._place())
+        self._serve(chosen, group=self.view_group, ready_max_lag=self._ready_max_lag)
         for view in self.views:
             view.start()
         return self
+
+    def _place(self) -> None:
+        """Holds what the view group's placement (and handing over) asks for now."""
+        members = self.membership.members()
+        for view in self.views:
+            wanted = wanted_partitions(
+                members,
+                self.member_id,
+                self.view_group,
+                view.table,
+                view.partition_count,
+                self.replicas,
+                view.partitions,
+            )
+            if wanted != set(view.partitions):
+                view.set_partitions(wanted)
 
     def _table_codecs(self, table: str) -> tuple[str, str]:
         info = routing.table_info(self.membership.members(), table)

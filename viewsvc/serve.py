@@ -14,10 +14,11 @@ from discovery import DEFAULT_TOPIC, DiscoveryConfig, Membership
 from goka.errors import ConfigError
 from goka.processor import Processor
 from viewsvc.limits import Limits
+from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
 from viewsvc.server import TableServer
 
-__all__ = ["ProcessorServer", "ServeConfig", "check_address"]
+__all__ = ["ProcessorServer", "ServeConfig", "check_address", "check_port"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ServeConfig:
         limits: bounds of every call (default ``Limits()``).
         peer_ca_file: see ``TableServer``.
         grace: seconds a stop waits for calls in flight (default 5).
+        metrics_port: serve Prometheus metrics on this port at ``/metrics`` (default: none).
     """
 
     listen: str
@@ -38,9 +40,11 @@ class ServeConfig:
     limits: Limits | None = None
     peer_ca_file: str | None = None
     grace: float = 5.0
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         check_address("listen", self.listen)
+        check_port("metrics_port", self.metrics_port)
         if self.grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
 
@@ -55,6 +59,11 @@ def check_address(name: str, value: str) -> None:
         raise ConfigError(f"{name}={value!r} is not host:port, e.g. '0.0.0.0:50051'")
 
 
+def check_port(name: str, value: int | None) -> None:
+    if value is not None and not 0 <= value <= 65535:
+        raise ConfigError(f"{name}={value} is not a TCP port (0..65535)")
+
+
 class ProcessorServer:
     """The ProcessorObserver that runs a processor's TableServer."""
 
@@ -65,12 +74,17 @@ class ProcessorServer:
         self._topic = announced.topic if isinstance(announced, DiscoveryConfig) else DEFAULT_TOPIC
         self.server: TableServer | None = None
         self._membership: Membership | None = None
+        self.metrics: Metrics | None = None
 
     def started(self) -> None:
         processor, config = self._processor, self.config
         self._membership = Membership(
             processor.brokers, self._topic, extra_config=processor.extra_config
         ).start()
+        if config.metrics_port is not None:
+            self.metrics = Metrics()
+            self.metrics.watch_processor(processor)
+            self.metrics.serve(config.metrics_port)
         self.server = TableServer(
             processor.member_id,
             tables=[processor.local_table()],
@@ -80,6 +94,7 @@ class ProcessorServer:
             security=config.security,
             peer_ca_file=config.peer_ca_file,
             limits=config.limits,
+            metrics=self.metrics,
         ).start()
 
     def changed(self) -> None:
@@ -90,6 +105,8 @@ class ProcessorServer:
             self.server.stop(self.config.grace)
         if self._membership is not None:
             self._membership.stop()
+        if self.metrics is not None:
+            self.metrics.close()
 
     def standby_partitions(self) -> set[int] | None:
         return None  # placed by the discovery plugin

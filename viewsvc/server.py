@@ -30,6 +30,7 @@ from viewsvc._local import LocalTables
 from viewsvc._node import Node
 from viewsvc._table_service import TableServicer
 from viewsvc.limits import Limits
+from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
@@ -66,6 +67,9 @@ class TableServer:
             verify them when forwarding (default: ``client_ca_file``, else the system roots);
             with mutual TLS this server's certificate is its client certificate.
         limits: bounds of every call.
+        metrics: where to count calls, forwards and held partitions (default: nowhere).
+        ready_max_lag: health is SERVING only while every held partition is at most this
+            many offsets behind the end of its table partition (default: no bound).
     """
 
     def __init__(
@@ -79,13 +83,18 @@ class TableServer:
         security: ServerSecurity | None = None,
         peer_ca_file: str | None = None,
         limits: Limits | None = None,
+        metrics: Metrics | None = None,
+        ready_max_lag: int | None = None,
     ) -> None:
         self.member_id = member_id
         self.listen = listen
         self.limits = limits or Limits()
         self._security = security or ServerSecurity()
         self._ready = ready
+        self._ready_max_lag = ready_max_lag
+        tables = list(tables)
         self._tables = LocalTables(tables)
+        self._metrics = metrics
         self._membership = membership
         self._stopping = threading.Event()
         self._node = Node(
@@ -95,8 +104,15 @@ class TableServer:
             _forwarding(self._security, peer_ca_file),
             self.limits,
         )
+        if metrics is not None:
+            self._node.on_forward = metrics.forwarded_call
+            metrics.watch_tables(lambda: tables)
+        # a thread for every admitted call: a call waiting for a forwarded one holds its
+        # thread, so with fewer threads than calls, members forwarding to each other under
+        # load would wait for one another until the deadline (threads start on demand)
         self._pool = futures.ThreadPoolExecutor(
-            max_workers=self.limits.workers, thread_name_prefix="viewsvc"
+            max_workers=max(self.limits.workers, self.limits.max_concurrent_rpcs),
+            thread_name_prefix="viewsvc",
         )
         self._forwards = futures.ThreadPoolExecutor(
             max_workers=self.limits.workers, thread_name_prefix="viewsvc-forward"
@@ -111,7 +127,10 @@ class TableServer:
         limits = self.limits
         server = grpc.server(
             self._pool,
-            interceptors=self._security.interceptors(),
+            interceptors=[  # the first is outermost: refused calls are counted too
+                *([self._metrics.interceptor()] if self._metrics else []),
+                *self._security.interceptors(),
+            ],
             maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", limits.max_request_bytes),
@@ -171,7 +190,7 @@ class TableServer:
     def _watch_health(self) -> None:
         while not self._stopping.wait(_HEALTH_EVERY):
             try:
-                serving = self._ready() and self._tables.all_running()
+                serving = self._ready() and self._tables.all_running(self._ready_max_lag)
             except GokaError:
                 serving = False
             if serving != self._serving:

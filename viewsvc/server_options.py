@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -12,7 +13,7 @@ from goka.errors import ConfigError
 from viewsvc.limits import Limits
 from viewsvc.security import ServerSecurity
 
-__all__ = ["server_options", "server_settings"]
+__all__ = ["ServerSettings", "server_options", "server_settings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +57,12 @@ _OPTIONS = [
         show_default=True,
     ),
     click.option(
+        "--metrics-port",
+        type=click.IntRange(min=0, max=65535),
+        envvar="GOKA_METRICS_PORT",
+        help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics (also $GOKA_METRICS_PORT)",
+    ),
+    click.option(
         "--grace",
         type=click.FloatRange(min=0),
         default=5.0,
@@ -72,9 +79,17 @@ def server_options(command: F) -> F:
     return command
 
 
-def server_settings(options: dict[str, Any]) -> tuple[ServerSecurity, Limits, str | None, float]:
-    """Pops the ``server_options`` values from a command's keyword arguments:
-    (security, limits, peer CA file, grace)."""
+@dataclass(frozen=True)
+class ServerSettings:
+    security: ServerSecurity
+    limits: Limits
+    peer_ca_file: str | None
+    grace: float
+    metrics_port: int | None
+
+
+def server_settings(options: dict[str, Any]) -> ServerSettings:
+    """Pops the ``server_options`` values from a command's keyword arguments."""
     try:
         security = ServerSecurity(
             cert_file=options.pop("tls_cert"),
@@ -89,4 +104,6 @@ def server_settings(options: dict[str, Any]) -> tuple[ServerSecurity, Limits, st
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    return security, limits, options.pop("peer_ca"), options.pop("grace")
+    return ServerSettings(
+        security, limits, options.pop("peer_ca"), options.pop("grace"), options.pop("metrics_port")
+    )

@@ -141,10 +141,19 @@ def process(
 ) -> None:
     """Count clicks until SIGTERM or Ctrl-C; then print the final stats as JSON."""
     serving = None
+    if serve is None and server.get("metrics_port") is not None:
+        raise click.UsageError("--metrics-port needs --serve: the metrics are the server's")
     if serve is not None:
-        security, limits, peer_ca, grace = server_settings(server)
+        settings = server_settings(server)
         try:
-            serving = ServeConfig(serve, security, limits, peer_ca, grace)
+            serving = ServeConfig(
+                serve,
+                settings.security,
+                settings.limits,
+                settings.peer_ca_file,
+                settings.grace,
+                settings.metrics_port,
+            )
         except goka.GokaError as exc:
             raise click.BadParameter(str(exc), param_hint="--serve") from exc
     announce = None

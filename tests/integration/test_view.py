@@ -257,10 +257,33 @@ def test_partition_subset(goka_brokers: str, shared_table: str) -> None:
     assert 0 < records_held < len(SHARED_ROWS) + len(SHARED_DELETED)
 
 
-@pytest.mark.parametrize("partitions", [[4], [-1], [0, 7], [], [0, "1"]], ids=str)
+@pytest.mark.parametrize("partitions", [[4], [-1], [0, 7], [0, "1"]], ids=str)
 def test_invalid_partitions(goka_brokers: str, shared_table: str, partitions: list[Any]) -> None:
     with pytest.raises(ConfigError, match=rf"not partitions of table {shared_table!r}.*0\.\.3"):
         goka.View(goka_brokers, shared_table, codec.Int64(), partitions=partitions)
+
+
+def test_partitions_change_while_running(goka_brokers: str, shared_table: str) -> None:
+    rows = expected_rows()
+
+    def rows_of(*partitions: int) -> list[tuple[str, int]]:
+        return sorted(
+            (k, v) for k, v in rows.items() if murmur2(k.encode(), PARTITIONS) in partitions
+        )
+
+    with goka.View(goka_brokers, shared_table, codec.Int64(), partitions=[]) as view:
+        assert view.wait_running(TIMEOUT)  # holding nothing is running at once
+        assert view.partitions == ()
+        view.set_partitions([1, 3])
+        wait_until(lambda: view.held().keys() == {1, 3})
+        wait_until(lambda: all(h.state == "running" for h in view.held().values()))
+        assert list(view.items()) == rows_of(1, 3)
+        view.set_partitions([3, 0])
+        wait_until(lambda: view.partitions == (0, 3))
+        wait_until(lambda: view.held()[0].state == "running")
+        assert list(view.items()) == rows_of(0, 3)
+        with pytest.raises(ConfigError, match="not partitions of table"):
+            view.set_partitions([9])
 
 
 def test_empty_table_reaches_running(goka_brokers: str, table_factory: Callable[..., str]) -> None:
