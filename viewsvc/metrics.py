@@ -6,6 +6,7 @@ recovery and, for processors, processed messages.
     server = TableServer(..., metrics=metrics)    # counts calls through an interceptor
     metrics.watch_tables(local_tables)            # partitions, lag, offsets
     metrics.watch_processor(processor)            # recovery and processed messages
+    metrics.watch_views(views)                    # or: a view pod's applied rows, recovery
     metrics.serve(9090)                           # GET http://host:9090/metrics
 """
 
@@ -22,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from goka.local_table import LocalTable
 from goka.processor import Processor
+from goka.view import View
 
 __all__ = ["Metrics"]
 
@@ -71,6 +73,10 @@ class Metrics:
     def watch_processor(self, processor: Processor) -> None:
         """Reports the processor's recovery and processed messages at every scrape."""
         self.registry.register(_ProcessorCollector(processor))
+
+    def watch_views(self, views: Iterable[View[Any]]) -> None:
+        """Reports the views' applied records and recovery time at every scrape."""
+        self.registry.register(_ViewsCollector(list(views)))
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:
         """Serves ``/metrics`` over HTTP on ``port`` (in a daemon thread)."""
@@ -174,6 +180,28 @@ class _TablesCollector(Collector):
                 for state in ("recovering", "running"):
                     held.add_metric([meta.name, kind, state], counts.get((kind, state), 0))
         yield from (held, lag, offset)
+
+
+class _ViewsCollector(Collector):
+    def __init__(self, views: list[View[Any]]) -> None:
+        self._views = views
+
+    def collect(self) -> Iterator[Any]:
+        applied = CounterMetricFamily(
+            "goka_view_applied_rows",
+            "Table records a view applied since it started (recovery, then following)",
+            labels=["table"],
+        )
+        seconds = GaugeMetricFamily(
+            "goka_view_recovery_seconds",
+            "Seconds from the view's start until its partitions had caught up (absent before)",
+            labels=["table"],
+        )
+        for view in self._views:
+            applied.add_metric([view.table], view.recovered_records)
+            if view.recovery_seconds is not None:
+                seconds.add_metric([view.table], view.recovery_seconds)
+        yield from (applied, seconds)
 
 
 class _ProcessorCollector(Collector):

@@ -110,6 +110,7 @@ class _Node:
             ready_max_lag=ready_max_lag,
         ).start()
         if self.metrics is not None and config.metrics_port is not None:
+            self.metrics.watch_views(view for view, _ in views)
             self.metrics.serve(config.metrics_port)
         self.advertised = _advertised(config, self.server.port)
         self.announcer = Announcer(
