@@ -95,18 +95,19 @@ class TableReader:
             return result
         writes: dict[TopicPartitionKey, dict[bytes, bytes | None]] = {}
         last: dict[TopicPartitionKey, int] = {}
+        stores, records = self._stores, result.records
         messages = consume_available(self._consumer, max_records, timeout)
-        for msg in messages:
+        for msg in messages:  # the hot loop of recovery: no allocation or lookup it can spare
             where = (msg.topic(), msg.partition())
             error = msg.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    if where in self._stores:
+                    if where in stores:
                         result.caught_up.add(where)
                     continue
                 raise_if_permanent(error, f"reading table topic {where[0]!r}")
                 continue
-            if where not in self._stores:
+            if where not in stores:
                 continue  # removed meanwhile; its store has been handed back
             key = msg.key()
             if key is None:
@@ -115,9 +116,12 @@ class TableReader:
                     "table %s partition %d offset %d has no key; ignored", *where, msg.offset()
                 )
             else:
-                writes.setdefault(where, {})[key] = msg.value()
+                partition_writes = writes.get(where)
+                if partition_writes is None:
+                    partition_writes = writes[where] = {}
+                partition_writes[key] = msg.value()
             last[where] = msg.offset()
-            result.records[where] = result.records.get(where, 0) + 1
+            records[where] = records.get(where, 0) + 1
         for where, offset in last.items():
             self._stores[where].apply(writes.get(where, {}), offset + 1)
             _, high = self._consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
