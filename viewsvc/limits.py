@@ -21,11 +21,12 @@ class Limits:
             stops there and returns a page token to continue.
         scan_batch_rows: most rows in one Scan response message (default 1,000).
         scan_batch_bytes: about the most key and value bytes in one Scan message (1 MiB).
-        max_concurrent_rpcs: calls served at once; more are refused with RESOURCE_EXHAUSTED
-            (default 256).
+        max_concurrent_rpcs: calls served at once, each on a thread of its own (started on
+            demand); more are refused with RESOURCE_EXHAUSTED (default 256).
         max_concurrent_streams: HTTP/2 streams per client connection (default 100).
-        workers: threads serving calls (default 16).
-        max_watchers: WatchMembers streams served at once (default 4); each holds a thread.
+        workers: threads sending the parts of GetMany calls to other members (default 16).
+        max_watchers: WatchMembers streams served at once (default 4); each holds a call's
+            thread for its whole life.
         default_deadline: seconds a call may take when the caller set no deadline, bounding
             min_offsets waits and forwarding (default 30).
     """
@@ -47,8 +48,8 @@ class Limits:
             value = getattr(self, field.name)
             if value <= 0:
                 raise ConfigError(f"Limits.{field.name} must be positive, got {value}")
-        if self.max_watchers >= self.workers:
+        if self.max_watchers >= self.max_concurrent_rpcs:
             raise ConfigError(
-                f"Limits.max_watchers ({self.max_watchers}) must be below workers "
-                f"({self.workers}): each watch holds a thread, and reads need some"
+                f"Limits.max_watchers ({self.max_watchers}) must be below max_concurrent_rpcs "
+                f"({self.max_concurrent_rpcs}): each watch holds a call, and reads need some"
             )

@@ -111,7 +111,7 @@ class TableServer:
         # thread, so with fewer threads than calls, members forwarding to each other under
         # load would wait for one another until the deadline (threads start on demand)
         self._pool = futures.ThreadPoolExecutor(
-            max_workers=max(self.limits.workers, self.limits.max_concurrent_rpcs),
+            max_workers=self.limits.max_concurrent_rpcs,
             thread_name_prefix="viewsvc",
         )
         self._forwards = futures.ThreadPoolExecutor(

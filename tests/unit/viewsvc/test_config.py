@@ -20,7 +20,7 @@ def test_limits_must_be_positive(field: str) -> None:
 
 def test_watchers_must_leave_threads_for_reads() -> None:
     with pytest.raises(ConfigError, match="max_watchers"):
-        Limits(workers=4, max_watchers=4)
+        Limits(max_concurrent_rpcs=4, max_watchers=4)
 
 
 @pytest.mark.parametrize("listen", ["", "50051", "host:", ":50051", "host:port", "host:70000"])

@@ -1,0 +1,192 @@
+"""A click-count deployment serving its table over gRPC, as OS processes: processors with
+``--serve``, a view server (``viewsvc serve-view``) and a router (``viewsvc route``), all on
+127.0.0.1 and announcing on a discovery topic of their own.
+
+    deployment = Deployment(brokers, ProcessGroup(), tmp_dir, partitions=6)
+    deployment.start(processors=3)          # processors first: the view learns the codecs
+    deployment.wait_settled(90)             # every partition running, every node SERVING
+    ...
+    deployment.close()                      # kills the processes, deletes the topics
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+import goka
+from discovery import Membership
+from tests.conftest import ProcessGroup, unique
+from tests.support.clickcount import start_member
+
+__all__ = ["Deployment", "ServingNode", "free_port", "health", "wait_until"]
+
+HEARTBEAT = "0.5"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def free_port() -> int:
+    """A port the OS has free on 127.0.0.1 now (bind to port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Polls ``condition`` every 0.1 s; returns the seconds it took, fails after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"timed out after {timeout}s: {what}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def health(endpoint: str, timeout: float = 2.0) -> int | None:
+    """The node's grpc.health.v1 status (overall), or None if it cannot be asked."""
+    with grpc.insecure_channel(endpoint) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout
+            )
+        except grpc.RpcError:
+            return None
+    status: int = response.status
+    return status
+
+
+@dataclass
+class ServingNode:
+    name: str
+    """``processor-<i>``, ``view`` or ``router``."""
+    endpoint: str
+    proc: subprocess.Popen[str]
+    member_id: str = ""
+    """Known from the ``serving`` line for views and routers; from the membership for
+    processors (see ``Deployment.processor_ids``)."""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def serving_line(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """(member id, endpoint) from ``serving <member id> on <host:port>`` on stdout."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("serving "):
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"no 'serving' line within {timeout}s: {line!r}\n{err[-3000:]}")
+    member_id, _, endpoint = line.split()[1:]
+    return member_id, endpoint
+
+
+class Deployment:
+    """The processes of one deployment on unique topics; ``close()`` removes all of it."""
+
+    def __init__(
+        self, brokers: str, processes: ProcessGroup, root: Path, *, partitions: int
+    ) -> None:
+        self.brokers = brokers
+        self.processes = processes
+        self.root = root
+        self.partitions = partitions
+        self.topic = unique("clicks")
+        self.group = unique("counter")
+        self.table = goka.group_table(self.group)
+        self.discovery_topic = unique("discovery")
+        self.nodes: dict[str, ServingNode] = {}
+        self._topics = goka.TopicManager(brokers)
+        self._topics.ensure_stream(self.topic, partitions)
+        self.membership = Membership(brokers, self.discovery_topic).start()
+
+    def _common(self) -> tuple[str, ...]:
+        return ("--discovery-topic", self.discovery_topic, "--heartbeat", HEARTBEAT)
+
+    def start_processors(self, count: int) -> None:
+        for i in range(count):
+            endpoint = f"127.0.0.1:{free_port()}"
+            proc = start_member(
+                self.processes, self.brokers, self.topic, self.group, self.root / f"store-{i}",
+                "--serve", endpoint, "--advertise", endpoint, *self._common(),
+            )  # fmt: skip
+            self.nodes[f"processor-{i}"] = ServingNode(f"processor-{i}", endpoint, proc)
+
+    def start_view_and_router(self, timeout: float = 60.0) -> None:
+        """Starts both, then waits for their ``serving`` lines. Start them once the processors
+        announce the table, so the view learns its codecs and partitioner."""
+        view = self.processes.start(
+            "-m", "viewsvc", "serve-view", "--brokers", self.brokers, "--table", self.table,
+            "--storage", str(self.root / "view"), "--listen", "127.0.0.1:0", *self._common(),
+        )  # fmt: skip
+        router = self.processes.start(
+            "-m", "viewsvc", "route", "--brokers", self.brokers, "--listen", "127.0.0.1:0",
+            *self._common(),
+        )  # fmt: skip
+        for name, proc in (("view", view), ("router", router)):
+            member_id, endpoint = serving_line(proc, timeout)
+            self.nodes[name] = ServingNode(name, endpoint, proc, member_id)
+
+    def processors(self) -> list[ServingNode]:
+        return [node for name, node in self.nodes.items() if name.startswith("processor-")]
+
+    def processor_ids(self) -> dict[str, str]:
+        """Endpoint -> member id of the processors the membership lists."""
+        ours = {node.endpoint for node in self.processors()}
+        return {m.endpoint: m.member_id for m in self.membership.members() if m.endpoint in ours}
+
+    def active_owners(self) -> dict[int, str]:
+        """Partition -> endpoint of its running active owner with lag 0 (if it has one)."""
+        owners = {}
+        for partition in range(self.partitions):
+            found = self.membership.owners(self.table, partition)
+            if found and (found[0].kind, found[0].state, found[0].lag) == ("active", "running", 0):
+                owners[partition] = found[0].endpoint
+        return owners
+
+    def settled(self) -> bool:
+        """Every partition has a running active owner that is a live processor, the view runs
+        every partition, no dead node is announced, and every live node is SERVING."""
+        live = {node.endpoint for node in self.nodes.values() if node.alive}
+        announced = {m.endpoint for m in self.membership.members()}
+        owners = self.active_owners()
+        if len(owners) != self.partitions or not set(owners.values()) <= live:
+            return False
+        if announced != live:
+            return False
+        processors = [n.endpoint for n in self.processors() if n.alive]
+        if len(processors) <= self.partitions and set(processors) != set(owners.values()):
+            return False  # a processor without partitions: the group is still rebalancing
+        view = self.nodes.get("view")
+        if view is not None:
+            replicas = [
+                o
+                for p in range(self.partitions)
+                for o in self.membership.owners(self.table, p)
+                if o.endpoint == view.endpoint and o.state == "running"
+            ]
+            if len(replicas) != self.partitions:
+                return False
+        return all(health(endpoint) == SERVING for endpoint in live)
+
+    def wait_settled(self, timeout: float) -> float:
+        return wait_until(self.settled, timeout, f"deployment to settle: {self.describe()}")
+
+    def describe(self) -> str:
+        dead = [name for name, node in self.nodes.items() if not node.alive]
+        return f"owners {self.active_owners()}, dead {dead}, nodes {self.nodes}"
+
+    def close(self) -> None:
+        self.processes.cleanup()
+        self.membership.stop()
+        self._topics.delete([self.topic, self.table, self.discovery_topic])

@@ -1,0 +1,556 @@
+"""TableServer in process over dict-backed local tables and a hand-made membership: the read
+rules of DESIGN.md "Reading over gRPC" without Kafka.
+
+Every server is a real gRPC server on 127.0.0.1 port 0; "remote" members are other in-process
+servers, announced to each other through the fake membership.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from discovery.model import MemberInfo, PartitionInfo, TableInfo
+from goka.local_table import (
+    HeldPartition,
+    PartitionKind,
+    PartitionNotHeld,
+    PartitionState,
+    TableMeta,
+)
+from goka.partitioner import murmur2
+from viewsvc._node import FORWARDED_BY
+from viewsvc.limits import Limits
+from viewsvc.security import ServerSecurity
+from viewsvc.server import TableServer
+from viewsvc.v1 import table_pb2 as pb
+from viewsvc.v1 import table_pb2_grpc
+
+TABLE = "clicks-table"
+INPUT = "clicks"
+PARTITIONS = 4
+META = TableMeta(TABLE, "string", "int64", "murmur2", PARTITIONS)
+TIMEOUT = 5.0
+OFFSET = 10
+ROWS = {f"key-{i:02d}".encode(): str(i).encode() for i in range(40)}
+ANY = pb.ReadOptions(consistency=pb.CONSISTENCY_ANY)
+ACTIVE = pb.ReadOptions(consistency=pb.CONSISTENCY_ACTIVE)
+
+
+def part(key: bytes) -> int:
+    return murmur2(key, PARTITIONS)
+
+
+def key_in(partition: int) -> bytes:
+    return next(key for key in ROWS if part(key) == partition)
+
+
+def held(
+    partition: int, kind: PartitionKind = "active", *, recovering: bool = False, lag: int = 0
+) -> HeldPartition:
+    state: PartitionState = "recovering" if recovering else "running"
+    return HeldPartition(partition, kind, state, OFFSET, lag)
+
+
+class FakeTable:
+    """A LocalTable over dicts; tests change partitions, rows and offsets while it serves."""
+
+    def __init__(self, partitions: Iterable[HeldPartition]) -> None:
+        self.lock = threading.Lock()
+        self.partitions = {h.partition: h for h in partitions}
+        self.rows = {k: v for k, v in ROWS.items() if part(k) in self.partitions}
+        self.processed: dict[tuple[int, str], int] = {}
+
+    @property
+    def meta(self) -> TableMeta | None:
+        return META
+
+    def held(self) -> dict[int, HeldPartition]:
+        with self.lock:
+            return dict(self.partitions)
+
+    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+        with self.lock:
+            if partition not in self.partitions:
+                raise PartitionNotHeld(f"partition {partition} is not held")
+            return self.rows.get(key), self.partitions[partition].applied_offset
+
+    def items(
+        self, partition: int, start: bytes | None, end: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        with self.lock:
+            rows = sorted((k, v) for k, v in self.rows.items() if part(k) == partition)
+        for key, value in rows:
+            if (start is None or key >= start) and (end is None or key < end):
+                yield key, value
+
+    def processed_offset(self, partition: int, topic: str) -> int | None:
+        with self.lock:
+            return self.processed.get((partition, topic))
+
+    def change(self, partition: int, **changes: Any) -> None:
+        with self.lock:
+            self.partitions[partition] = dataclasses.replace(self.partitions[partition], **changes)
+
+
+class FakeMembers:
+    """What TableServer reads of a membership, over a list the test sets."""
+
+    def __init__(self) -> None:
+        self.list: list[MemberInfo] = []
+
+    def members(self) -> list[MemberInfo]:
+        return list(self.list)
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: None
+
+
+@dataclass
+class Node:
+    """A started TableServer, its membership, and a stub to call it."""
+
+    member_id: str
+    server: TableServer
+    table: FakeTable | None
+    members: FakeMembers
+    channel: grpc.Channel
+    stub: Any
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def info(self, lag: Mapping[int, int] | None = None) -> MemberInfo:
+        """This node as an announcement would show it; ``lag`` overrides announced lags."""
+        partitions = tuple(
+            PartitionInfo(p, h.kind, h.state, h.applied_offset, (lag or {}).get(p, h.lag))
+            for p, h in sorted(self.table.held().items() if self.table else [])
+        )
+        now = datetime.now(UTC)
+        return MemberInfo(
+            member_id=self.member_id,
+            role="processor" if self.table else "router",
+            endpoint=self.endpoint,
+            group="clicks" if self.table else "",
+            generation=1,
+            sequence=1,
+            heartbeat=1.0,
+            emitted_at=now,
+            last_heard=now,
+            tables=(TableInfo(TABLE, "murmur2", PARTITIONS, "string", "int64", partitions),)
+            if self.table
+            else (),
+        )
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Node]]:
+    """Starts a TableServer holding ``partitions`` (none: a router); stops it after the test."""
+    nodes: list[Node] = []
+
+    def start_node(member_id: str, *partitions: HeldPartition, **options: Any) -> Node:
+        table = FakeTable(partitions) if partitions else None
+        members = FakeMembers()
+        server = TableServer(
+            member_id,
+            tables=[table] if table else [],
+            membership=members,
+            listen="127.0.0.1:0",
+            **options,
+        ).start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
+        node = Node(member_id, server, table, members, channel, stub)
+        nodes.append(node)
+        return node
+
+    yield start_node
+    for node in nodes:
+        node.channel.close()
+        node.server.stop(grace=0)
+
+
+def announce(*nodes: Node, lag: Mapping[str, Mapping[int, int]] | None = None) -> None:
+    """Every node learns every node (itself included), as from the discovery topic."""
+    infos = [node.info((lag or {}).get(node.member_id)) for node in nodes]
+    for node in nodes:
+        node.members.list = infos
+
+
+def get(node: Node, key: bytes, options: pb.ReadOptions = ANY, **kw: Any) -> pb.GetResponse:
+    request = pb.GetRequest(table=TABLE, key=key, options=options)
+    response: pb.GetResponse = node.stub.Get(request, timeout=kw.pop("timeout", TIMEOUT), **kw)
+    return response
+
+
+def failure(call: Callable[[], Any]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
+
+
+def scan_pages(node: Node, **fields: Any) -> list[list[pb.ScanResponse]]:
+    """Every page of a scan (the messages of each call), following the page tokens."""
+    pages, token = [], ""
+    while True:
+        request = pb.ScanRequest(table=TABLE, page_token=token, **fields)
+        page = list(node.stub.Scan(request, timeout=TIMEOUT))
+        pages.append(page)
+        token = page[-1].next_page_token
+        if not token:
+            return pages
+
+
+def entries(messages: Iterable[pb.ScanResponse]) -> list[tuple[bytes, bytes, int]]:
+    return [(e.key, e.value, e.partition) for m in messages for e in m.entries]
+
+
+ALL_ROWS = [(k, v, part(k)) for k, v in sorted(ROWS.items())]
+
+
+def test_get_answers_from_the_local_copy(start: Callable[..., Node]) -> None:
+    node = start("a", *(held(p) for p in range(PARTITIONS)))
+    key = key_in(2)
+    response = get(node, key)
+    assert (response.found, response.value, response.key) == (True, ROWS[key], key)
+    assert (response.partition, response.offset, response.served_by) == (2, OFFSET, "a")
+    missing = get(node, b"no-such-key")
+    assert (missing.found, missing.value, missing.partition) == (False, b"", part(b"no-such-key"))
+
+
+def test_the_only_replica_over_max_lag_is_failed_precondition(
+    start: Callable[..., Node],
+) -> None:
+    node = start("a", *(held(p, lag=5 if p == 1 else 0) for p in range(PARTITIONS)))
+    announce(node)
+    lagging = key_in(1)
+    error = failure(lambda: get(node, lagging, pb.ReadOptions(max_lag=2)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "max_lag=2" in error.details() and "partition 1" in error.details()
+    assert get(node, lagging, pb.ReadOptions(max_lag=5)).value == ROWS[lagging]
+    assert get(node, key_in(0), pb.ReadOptions(max_lag=2)).served_by == "a"
+
+
+def test_a_remote_replica_announced_over_max_lag_is_failed_precondition(
+    start: Callable[..., Node],
+) -> None:
+    router = start("router")
+    holder = start("holder", *(held(p) for p in range(PARTITIONS)))
+    announce(router, holder, lag={"holder": {3: 1000}})
+    error = failure(lambda: get(router, key_in(3), pb.ReadOptions(max_lag=10)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "least lag: 1000" in error.details()
+    assert get(router, key_in(3)).served_by == "holder"
+    assert get(router, key_in(0), pb.ReadOptions(max_lag=10)).served_by == "holder"
+
+
+def test_consistency_active_is_refused_by_a_replica_only_node(
+    start: Callable[..., Node],
+) -> None:
+    view = start("view", *(held(p, "replica") for p in range(PARTITIONS)))
+    announce(view)
+    key = key_in(2)
+    assert get(view, key).served_by == "view"
+    error = failure(lambda: get(view, key, ACTIVE))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert f"partition 2 of {TABLE!r}" in error.details()
+
+
+def test_a_recovering_partition_is_not_read(start: Callable[..., Node]) -> None:
+    recovering = start("recovering", held(0, "replica", recovering=True), held(1, "replica"))
+    key = key_in(0)
+    assert recovering.table is not None
+    recovering.table.rows[key] = b"stale"
+    announce(recovering)
+    assert failure(lambda: get(recovering, key)).code() == grpc.StatusCode.UNAVAILABLE
+
+    holder = start("holder", held(0))
+    announce(recovering, holder)
+    response = get(recovering, key)
+    assert (response.value, response.served_by) == (ROWS[key], "holder")
+    [page] = scan_pages(recovering, partitions=[0, 1])
+    assert [(s.partition, s.served_by) for s in page[0].sources] == [
+        (0, "holder"), (1, "recovering")
+    ]  # fmt: skip
+
+
+def test_unavailable_candidate_passes_the_read_to_the_next(start: Callable[..., Node]) -> None:
+    router = start("router")
+    owner = start("owner", held(2))
+    replica = start("replica", held(2, "replica"))
+    announce(router, owner, replica)
+    key = key_in(2)
+    assert get(router, key).served_by == "owner"  # the active owner first among equals
+    owner.server.stop(grace=0)
+    assert get(router, key).served_by == "replica"
+    error = failure(lambda: get(router, key, ACTIVE))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "every replica failed" in error.details()
+
+
+def test_get_many_answers_in_request_order_from_local_and_remote(
+    start: Callable[..., Node],
+) -> None:
+    a = start("a", held(0), held(1))
+    b = start("b", held(2), held(3))
+    announce(a, b)
+    keys = [*sorted(ROWS, reverse=True), b"no-such-key", key_in(3)]
+    response = a.stub.GetMany(pb.GetManyRequest(table=TABLE, keys=keys), timeout=TIMEOUT)
+    assert [r.key for r in response.results] == keys
+    assert [r.value for r in response.results] == [ROWS.get(k, b"") for k in keys]
+    assert [r.served_by for r in response.results] == ["a" if part(k) < 2 else "b" for k in keys]
+
+
+def test_scan_merges_local_and_remote_partitions_in_key_order(
+    start: Callable[..., Node],
+) -> None:
+    a = start("a", held(0), held(1))
+    b = start("b", held(2), held(3))
+    announce(a, b)
+    for node in (a, b):
+        [page] = scan_pages(node)
+        assert entries(page) == ALL_ROWS
+        assert [(s.partition, s.served_by, s.offset) for s in page[0].sources] == [
+            (0, "a", OFFSET), (1, "a", OFFSET), (2, "b", OFFSET), (3, "b", OFFSET)
+        ]  # fmt: skip
+    [page] = scan_pages(a, prefix=b"key-1")
+    assert entries(page) == [row for row in ALL_ROWS if row[0].startswith(b"key-1")]
+    [page] = scan_pages(a, start=b"key-05", end=b"key-12", partitions=[1, 2])
+    assert entries(page) == [
+        row for row in ALL_ROWS if b"key-05" <= row[0] < b"key-12" and row[2] in (1, 2)
+    ]
+
+
+def test_scan_cap_ends_with_a_page_token_and_continuing_gives_the_rest(
+    start: Callable[..., Node],
+) -> None:
+    limits = Limits(scan_cap=7, scan_batch_rows=3)
+    a = start("a", held(0), held(1), limits=limits)
+    b = start("b", held(2), held(3), limits=limits)
+    announce(a, b)
+    pages = scan_pages(a)
+    assert len(pages) == -(-len(ROWS) // 7)
+    for page in pages[:-1]:
+        assert len(entries(page)) == 7
+        assert all(not m.next_page_token for m in page[:-1]) and page[-1].next_page_token
+    assert [row for page in pages for row in entries(page)] == ALL_ROWS
+    # a limit below the cap pages the same way, from either member
+    pages = scan_pages(b, limit=5)
+    assert [len(entries(page)) for page in pages] == [5] * 8
+    assert [row for page in pages for row in entries(page)] == ALL_ROWS
+    over = pb.ScanRequest(table=TABLE, limit=8)
+    error = failure(lambda: list(a.stub.Scan(over, timeout=TIMEOUT)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in error.details()
+
+
+def test_scan_through_a_member_with_a_larger_cap_than_another(
+    start: Callable[..., Node],
+) -> None:
+    a = start("a", held(0), held(1), limits=Limits(scan_cap=12))
+    b = start("b", held(2), held(3), limits=Limits(scan_cap=5))
+    announce(a, b)
+    pages = scan_pages(a)
+    assert all(len(entries(page)) <= 12 for page in pages)
+    assert [row for page in pages for row in entries(page)] == ALL_ROWS
+
+
+def test_scan_messages_hold_at_most_scan_batch_rows(start: Callable[..., Node]) -> None:
+    limits = Limits(scan_batch_rows=3)
+    a = start("a", held(0), held(1), limits=limits)
+    b = start("b", held(2), held(3), limits=limits)
+    announce(a, b)
+    [page] = scan_pages(a)
+    assert len(page) == -(-len(ROWS) // 3)
+    assert all(len(m.entries) <= 3 for m in page)
+    assert len(page[0].sources) == PARTITIONS and not any(m.sources for m in page[1:])
+    assert entries(page) == ALL_ROWS
+
+
+def _later(seconds: float, action: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def test_min_offsets_wait_until_the_copy_applied_them(start: Callable[..., Node]) -> None:
+    node = start("a", *(held(p) for p in range(PARTITIONS)))
+    table = node.table
+    assert table is not None
+    key = key_in(1)
+
+    def apply_table_write() -> None:
+        with table.lock:
+            table.rows[key] = b"new"
+        table.change(1, applied_offset=OFFSET + 3)  # applied offsets up to OFFSET + 2
+
+    timer = _later(0.2, apply_table_write)
+    response = get(node, key, pb.ReadOptions(min_offsets={1: OFFSET + 2}))
+    timer.join(TIMEOUT)
+    assert (response.value, response.offset) == (b"new", OFFSET + 3)
+
+    # an input topic's offset: the processed position must pass it
+    table.processed[(1, INPUT)] = 5
+
+    def process_input() -> None:
+        with table.lock:
+            table.rows[key] = b"newer"
+            table.processed[(1, INPUT)] = 8
+
+    timer = _later(0.2, process_input)
+    options = pb.ReadOptions(min_offsets={1: 7}, min_offsets_topic=INPUT)
+    assert get(node, key, options).value == b"newer"
+    timer.join(TIMEOUT)
+
+    options = pb.ReadOptions(min_offsets={1: 1_000})
+    error = failure(lambda: get(node, key, options, timeout=0.5))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_min_offsets_of_an_input_topic_are_left_to_the_active_owner(
+    start: Callable[..., Node],
+) -> None:
+    owner = start("owner", held(1))
+    standby = start("standby", held(1, "standby"))
+    announce(owner, standby)
+    assert owner.table is not None
+    owner.table.processed[(1, INPUT)] = 4
+    options = pb.ReadOptions(min_offsets={1: 3}, min_offsets_topic=INPUT)
+    assert get(standby, key_in(1), options).served_by == "owner"
+    assert get(standby, key_in(1)).served_by == "standby"
+
+
+def health(node: Node) -> int:
+    stub = health_pb2_grpc.HealthStub(node.channel)
+    status: int = stub.Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT).status
+    return status
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_health_is_not_serving_while_a_partition_recovers(start: Callable[..., Node]) -> None:
+    node = start("a", held(0), held(1, recovering=True))
+    assert node.table is not None
+    assert health(node) == health_pb2.HealthCheckResponse.NOT_SERVING
+    time.sleep(0.5)  # some health checks of the server ran: still recovering
+    assert health(node) == health_pb2.HealthCheckResponse.NOT_SERVING
+    node.table.change(1, state="running")
+    wait_for(lambda: health(node) == health_pb2.HealthCheckResponse.SERVING, "SERVING")
+    node.table.change(0, state="recovering")
+    wait_for(lambda: health(node) == health_pb2.HealthCheckResponse.NOT_SERVING, "NOT_SERVING")
+
+
+def test_a_forwarded_request_is_not_forwarded_again(start: Callable[..., Node]) -> None:
+    a = start("a", held(0), held(1))
+    b = start("b", held(2), held(3))
+    announce(a, b)
+    marker = ((FORWARDED_BY, "b"),)
+    error = failure(lambda: get(a, key_in(2), metadata=marker))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "not forwarded again" in error.details()
+    assert get(a, key_in(0), metadata=marker).served_by == "a"
+
+
+def test_bearer_token_is_required_and_forwarded(start: Callable[..., Node]) -> None:
+    security = ServerSecurity(token="s3cret")
+    a = start("a", held(0), held(1), security=security)
+    b = start("b", held(2), held(3), security=security)
+    announce(a, b)
+    error = failure(lambda: get(a, key_in(0)))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    wrong = (("authorization", "Bearer guess"),)
+    assert failure(lambda: get(a, key_in(0), metadata=wrong)).code() == (
+        grpc.StatusCode.UNAUTHENTICATED
+    )
+    token = (("authorization", "Bearer s3cret"),)
+    assert get(a, key_in(0), metadata=token).served_by == "a"
+    assert get(a, key_in(3), metadata=token).served_by == "b"  # forwarded with the token
+    # health (like reflection) is open without a token, for probes
+    wait_for(lambda: health(a) == health_pb2.HealthCheckResponse.SERVING, "SERVING")
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.GetRequest(table="", key=b"k"), "table"),
+        (pb.GetRequest(table=TABLE, key=b"x" * 9), "key"),
+        (pb.GetRequest(table=TABLE, key=b"k", options=pb.ReadOptions(max_lag=-1)), "max_lag"),
+        (
+            pb.GetRequest(table=TABLE, key=b"k", options=pb.ReadOptions(min_offsets={4: 1})),
+            "min_offsets",
+        ),
+        (pb.GetManyRequest(table=TABLE, keys=[b"a", b"b", b"c", b"d"]), "keys"),
+        (pb.ScanRequest(table=TABLE, limit=6), "limit"),
+        (pb.ScanRequest(table=TABLE, partitions=[4]), "partitions"),
+        (pb.ScanRequest(table=TABLE, start=b"b", end=b"a"), "end"),
+        (pb.ScanRequest(table=TABLE, page_token="not a token"), "page_token"),
+    ],
+)
+def test_malformed_requests_are_invalid_argument_naming_the_field(
+    start: Callable[..., Node], request_: Any, field: str
+) -> None:
+    limits = Limits(max_key_bytes=8, max_keys=3, scan_cap=5)
+    node = start("a", *(held(p) for p in range(PARTITIONS)), limits=limits)
+    method = type(request_).__name__.removesuffix("Request")
+    error = failure(lambda: list_or_value(getattr(node.stub, method)(request_, timeout=TIMEOUT)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in error.details()
+
+
+def list_or_value(result: Any) -> Any:
+    return list(result) if isinstance(result, Iterator) else result
+
+
+def test_unknown_table_is_not_found_naming_the_known_ones(start: Callable[..., Node]) -> None:
+    node = start("a", held(0))
+    error = failure(lambda: node.stub.Get(pb.GetRequest(table="nope", key=b"k"), timeout=TIMEOUT))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "'nope'" in error.details() and TABLE in error.details()
+
+
+def test_page_token_of_another_scan_is_refused(start: Callable[..., Node]) -> None:
+    node = start("a", *(held(p) for p in range(PARTITIONS)))
+    request = pb.ScanRequest(table=TABLE, prefix=b"key-1", limit=2)
+    first = list(node.stub.Scan(request, timeout=TIMEOUT))
+    token = first[-1].next_page_token
+    assert token
+    other = pb.ScanRequest(table=TABLE, prefix=b"key-2", page_token=token)
+    error = failure(lambda: list(node.stub.Scan(other, timeout=TIMEOUT)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_token belongs to another scan" in error.details()
+
+
+def test_members_forwarding_to_each_other_under_load_do_not_starve(
+    start: Callable[..., Node],
+) -> None:
+    """More calls than worker threads on two members that forward to each other: every
+    forwarded call still gets a thread (none waits behind calls that wait for it)."""
+    limits = Limits(workers=2, max_watchers=1)
+    a = start("a", held(0), held(1), limits=limits)
+    b = start("b", held(2), held(3), limits=limits)
+    announce(a, b)
+    calls = [
+        (node, key)
+        for node, partitions in ((a, (2, 3)), (b, (0, 1)))
+        for key in ROWS
+        if part(key) in partitions
+    ]
+    futures = [
+        node.stub.Get.future(pb.GetRequest(table=TABLE, key=key), timeout=TIMEOUT)
+        for node, key in calls
+    ]
+    assert [f.result().value for f in futures] == [ROWS[key] for _, key in calls]
