@@ -23,6 +23,7 @@ from discovery import Membership
 from goka import codec
 from tests.conftest import ROOT, ProcessGroup, unique
 from tests.support.clickcount import running, start_member
+from tests.support.serving import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -61,7 +62,7 @@ def test_membership_follows_settling_sigkill_and_graceful_stop(
     group = unique("announced")
     discovery_topic = unique("discovery")
     table = goka.group_table(group)
-    endpoints = [f"127.0.0.1:{47000 + i}" for i in range(3)]
+    endpoints = [f"127.0.0.1:{free_port()}" for _ in range(3)]  # announced only
     stats = [tmp_path / f"member-{i}.json" for i in range(3)]
     members = [
         start_member(

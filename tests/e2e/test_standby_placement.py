@@ -16,6 +16,7 @@ from discovery import Membership
 from goka import codec
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import partition_stats, start_member
+from tests.support.serving import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -62,7 +63,7 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
     topic = topic_factory("clicks", partitions=PARTITIONS)
     group, discovery_topic = unique("standby"), unique("discovery")
     table = goka.group_table(group)
-    endpoints = [f"127.0.0.1:{48000 + i}" for i in range(3)]
+    endpoints = [f"127.0.0.1:{free_port()}" for _ in range(3)]  # announced only
     stats = [tmp_path / f"member-{i}.json" for i in range(3)]
     members = [
         start_member(
