@@ -319,8 +319,17 @@ class Processor:
                     observer.changed()
 
             assignment.on_change = changed
+            started: list[ProcessorObserver] = []
+
+            def stop_observers() -> None:
+                # in plugin order: discovery's tombstone goes out before the server drains,
+                # so readers have moved on when it stops answering
+                for observer in started:
+                    observer.stopped()
+
+            cleanup.callback(stop_observers)  # after the consumer left the group
             for observer in observers:
-                cleanup.callback(observer.stopped)  # after the consumer left the group
+                started.append(observer)
                 observer.started()
             consumer = Consumer(
                 {
