@@ -6,7 +6,9 @@ keep joined and hot-standby partitions following, and by views.
 A partition has caught up when a partition-EOF event says so. For partitions that others
 keep writing (joined tables, views, standbys) reaching the high watermark queried when the
 partition was added counts too, since some brokers (Tansu) send no EOF event while a partition
-is written continuously. A processor recovering its own table partition, which nobody else
+is written continuously. That queried watermark may be one batch short on the same brokers, so
+on reaching it the reader goes on once more to the end the latest fetch response reported
+(which is exact). A processor recovering its own table partition, which nobody else
 writes, waits for the EOF event only: the same brokers may report the high watermark one batch
 short, and starting on a store missing a batch would lose its updates.
 """
@@ -52,6 +54,8 @@ class TableReader:
         self._stores: dict[TopicPartitionKey, Storage] = {}
         self.skipped_records = 0
         self._targets: dict[TopicPartitionKey, int] = {}
+        self._rechecked: set[TopicPartitionKey] = set()
+        """Partitions whose target was moved to the end fetch responses report."""
         """The high watermark of each partition when it was added; reaching it catches up."""
         self._watermark_timeout = 10.0
         self.high_watermarks: dict[TopicPartitionKey, int] = {}
@@ -86,6 +90,7 @@ class TableReader:
     def remove(self, topic: str, partition: int) -> None:
         self.high_watermarks.pop((topic, partition), None)
         self._targets.pop((topic, partition), None)
+        self._rechecked.discard((topic, partition))
         if self._stores.pop((topic, partition), None) is not None:
             self._consumer.incremental_unassign([TopicPartition(topic, partition)])
 
@@ -127,11 +132,22 @@ class TableReader:
             _, high = self._consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
             self.high_watermarks[where] = max(high, offset + 1)
         for where, target in list(self._targets.items()):
-            if (self._stores[where].offset() or 0) >= target:
-                result.caught_up.add(where)
-                del self._targets[where]  # reported once, like an EOF event
+            applied = self._stores[where].offset() or 0
+            if applied < target:
+                continue
+            # the queried end may be one batch short (see the module docstring); the end
+            # that fetch responses report is exact: reaching it once more is caught up
+            fetched = self.high_watermarks.get(where, 0)
+            if where not in self._rechecked and fetched > applied:
+                self._rechecked.add(where)
+                self._targets[where] = fetched
+                continue
+            result.caught_up.add(where)
+            del self._targets[where]  # reported once, like an EOF event
+            self._rechecked.discard(where)
         for where in result.caught_up:
             self._targets.pop(where, None)
+            self._rechecked.discard(where)
             self.high_watermarks[where] = self._stores[where].offset() or 0
         return result
 
