@@ -55,8 +55,8 @@ class MemberTable:
             return self._malformed(f"{member_id!r}: {exc}")
         with self._lock:
             known = self._records.get(member_id)
-            if known is not None and info.sequence < known.sequence:
-                return False  # older than what we have
+            if known is not None and info.sequence < known.sequence and _alive(known, now):
+                return False  # older than what we have (a dead member may come back anew)
             self._records[member_id] = info
         return True
 

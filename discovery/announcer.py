@@ -12,6 +12,7 @@ import itertools
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -106,7 +107,9 @@ class Announcer:
         self._group = group
         self._tables = tables
         self._generation = generation
-        self._sequence = itertools.count(1)
+        # from the clock, so a member restarted under the same id (a pod's name) announces
+        # sequences above those of its previous life
+        self._sequence = itertools.count(time.time_ns() // 1000)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None

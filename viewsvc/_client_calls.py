@@ -1,7 +1,8 @@
 """Sending a read to a list of nodes, best first, within one overall deadline.
 
-A node that cannot be reached, or answers UNAVAILABLE, passes the read to the next node in the
-list with the time that is left; any other error is the answer. The client never sets
+A node that cannot be reached, or answers UNAVAILABLE (or CANCELLED: see ``retryable``), passes
+the read to the next node in the list with the time that is left; any other error is the
+answer. The client never sets
 ``x-goka-forwarded-by``: only a node forwarding a request does.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from viewsvc._client_channels import ChannelPool
+from viewsvc._client_channels import ChannelPool, retryable
 from viewsvc._client_results import Entry, ReadError, Source
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
@@ -42,7 +43,7 @@ class Calls:
             try:
                 return rpc(request, timeout=left, metadata=self._pool.metadata())
             except grpc.RpcError as exc:
-                if exc.code() != _UNAVAILABLE:
+                if not retryable(exc.code()):
                     raise ReadError.from_rpc(exc) from exc
                 last = exc
         raise _exhausted(endpoints, last)
@@ -88,7 +89,7 @@ class Calls:
                 try:
                     answers = list(future.result().results)
                 except grpc.RpcError as exc:
-                    if exc.code() != _UNAVAILABLE:
+                    if not retryable(exc.code()):
                         failure = failure or exc
                         continue
                     last = exc
@@ -121,7 +122,7 @@ class Calls:
             try:
                 return call, next(call, None)
             except grpc.RpcError as exc:
-                if exc.code() != _UNAVAILABLE:
+                if not retryable(exc.code()):
                     raise ReadError.from_rpc(exc) from exc
                 last = exc
         raise _exhausted(endpoints, last)

@@ -19,9 +19,18 @@ import grpc
 
 from goka.errors import ConfigError
 
-__all__ = ["ChannelPool", "Metadata"]
+__all__ = ["ChannelPool", "Metadata", "retryable"]
 
 Metadata = tuple[tuple[str, str], ...]
+
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+
+
+def retryable(code: grpc.StatusCode | None) -> bool:
+    """Whether a read that failed with ``code`` goes to the next holder: UNAVAILABLE, or
+    CANCELLED, which a blocking call only gets from the server (a draining server cancels
+    calls it accepted but had not started). Reads are idempotent, so retrying is safe."""
+    return code in _RETRYABLE
 
 
 class ChannelPool:

@@ -14,7 +14,7 @@ from discovery import routing
 from discovery.model import MemberInfo, Owner
 from goka.local_table import HeldPartition, LocalTable, PartitionNotHeld, TableMeta
 from goka.partitioner import get_partitioner
-from viewsvc._client_channels import ChannelPool
+from viewsvc._client_channels import ChannelPool, retryable
 from viewsvc._local import LocalTables
 from viewsvc._reads import ReadFailure, ReadOptions, candidates, invalid, local_ok
 from viewsvc.limits import Limits
@@ -211,7 +211,7 @@ class Node:
                 return call(self.stub(owner.endpoint, "Get"), remaining)
             except grpc.RpcError as exc:
                 code = exc.code()
-                if code != grpc.StatusCode.UNAVAILABLE:
+                if not retryable(code):
                     raise ReadFailure(code, exc.details() or str(code)) from exc
                 failures.append(f"{owner.member_id} at {owner.endpoint}: {exc.details()}")
         if not failures:

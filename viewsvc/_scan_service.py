@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from viewsvc._client_channels import retryable
 from viewsvc._node import Node
 from viewsvc._reads import ReadFailure, ReadOptions, invalid, parse_options
 from viewsvc._scan import (
@@ -188,7 +189,7 @@ def _open_remote(
             try:
                 first = next(call)
             except grpc.RpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
+                if not retryable(exc.code()) or time.monotonic() >= deadline:
                     raise ReadFailure(exc.code(), exc.details() or str(exc.code())) from exc
                 for partition in partitions:
                     owners[partition] = owners[partition][1:]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import grpc
 
 from discovery import routing
+from viewsvc._client_channels import retryable
 from viewsvc._node import FORWARDED_BY, Node
 from viewsvc._reads import ReadFailure, ReadOptions, invalid, parse_options
 from viewsvc._scan_service import scan
@@ -156,7 +157,7 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
                     if error is None:
                         del owners[partition]
                         continue
-                    if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    if not retryable(error.code()):
                         raise ReadFailure(error.code(), error.details() or str(error.code()))
                     owners[partition] = owners[partition][1:]
                     if not owners[partition] or time.monotonic() >= deadline:

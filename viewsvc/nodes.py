@@ -27,7 +27,7 @@ from viewsvc.limits import Limits
 from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
 from viewsvc.serve import check_address, check_port
-from viewsvc.server import TableServer
+from viewsvc.server import DRAIN, TableServer
 
 __all__ = ["NodeConfig", "Router", "ViewServer"]
 
@@ -128,7 +128,7 @@ class _Node:
         if self.announcer is not None:
             self.announcer.stop()
         if self.server is not None:
-            self.server.stop(self.config.grace)
+            self.server.stop(self.config.grace, drain=min(DRAIN, self.config.grace))
         self.membership.stop()
         if self.metrics is not None:
             self.metrics.close()

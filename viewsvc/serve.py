@@ -16,7 +16,7 @@ from goka.processor import Processor
 from viewsvc.limits import Limits
 from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
-from viewsvc.server import TableServer
+from viewsvc.server import DRAIN, TableServer
 
 __all__ = ["ProcessorServer", "ServeConfig", "check_address", "check_port"]
 
@@ -102,7 +102,7 @@ class ProcessorServer:
 
     def stopped(self) -> None:
         if self.server is not None:
-            self.server.stop(self.config.grace)
+            self.server.stop(self.config.grace, drain=min(DRAIN, self.config.grace))
         if self._membership is not None:
             self._membership.stop()
         if self.metrics is not None:

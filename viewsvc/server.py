@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any, Protocol
@@ -42,6 +43,9 @@ _SERVICES = (
     discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"].full_name,
 )
 _HEALTH_EVERY = 0.2
+DRAIN = 1.0
+"""Seconds a stopping node goes on answering after its tombstone (at most its grace): enough
+for members and clients following the discovery topic to stop choosing it."""
 
 
 class Members(Protocol):
@@ -196,12 +200,15 @@ class TableServer:
             if serving != self._serving:
                 self._set_health(serving)
 
-    def stop(self, grace: float = 5.0) -> None:
-        """NOT_SERVING at once, then stops accepting calls and waits up to ``grace`` seconds
-        for calls in flight. Idempotent."""
+    def stop(self, grace: float = 5.0, *, drain: float = 0.0) -> None:
+        """NOT_SERVING at once; goes on answering for ``drain`` seconds, so that clients and
+        load balancers that saw the tombstone or the health change have moved on; then stops
+        accepting calls and waits up to ``grace`` seconds for calls in flight. Idempotent."""
         self._stopping.set()
         self._health.enter_graceful_shutdown()
         self._serving = False
+        if self._server is not None and drain > 0:
+            time.sleep(drain)
         if self._server is not None:
             self._server.stop(grace).wait(grace + 1)
             self._server = None

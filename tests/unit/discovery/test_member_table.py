@@ -119,6 +119,15 @@ def test_tombstone_removes_a_member_at_once_and_old_sequences_are_ignored() -> N
     assert table.members(NOW) == []
 
 
+def test_a_dead_member_restarted_under_its_id_is_taken_even_with_a_lower_sequence() -> None:
+    table = live_table(("pod-0", announcement("pod-0", sequence=900, active=(0,))))
+    later = NOW + timedelta(seconds=7)  # 3 heartbeats of 2 s missed: pod-0 is dead
+    assert table.members(later) == []
+    restarted = announcement("pod-0", sequence=1, emitted=later, active=(1,))
+    assert table.apply(b"pod-0", restarted, later, live=True) is True
+    assert [o.member_id for o in table.owners(TABLE, 1, later)] == ["pod-0"]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "why"),
     [
