@@ -3,7 +3,7 @@ standbys, read from their local stores while the processor runs (see ``goka.loca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from goka.errors import StorageError
@@ -63,12 +63,12 @@ class ProcessorTable:
             raise PartitionNotHeld(f"partition {partition} is not held by this processor")
         return store
 
-    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+    def read(self, partition: int, keys: Sequence[bytes]) -> tuple[list[bytes | None], int]:
         try:
-            value, offset = self._store(partition).read(key)
+            values, offset = self._store(partition).read(keys)
         except StorageError as exc:  # released while we read
             raise PartitionNotHeld(f"partition {partition} was released: {exc}") from exc
-        return value, -1 if offset is None else offset
+        return values, -1 if offset is None else offset
 
     def items(
         self, partition: int, start: bytes | None, end: bytes | None

@@ -3,7 +3,7 @@ once caught up with the table topic."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from goka.errors import StorageError
@@ -29,12 +29,12 @@ class ViewTable:
     def held(self) -> dict[int, HeldPartition]:
         return self._view.held()
 
-    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+    def read(self, partition: int, keys: Sequence[bytes]) -> tuple[list[bytes | None], int]:
         try:
-            value, offset = self._view.store(partition).read(key)
+            values, offset = self._view.store(partition).read(keys)
         except StorageError as exc:
             raise PartitionNotHeld(f"partition {partition} is closed: {exc}") from exc
-        return value, -1 if offset is None else offset
+        return values, -1 if offset is None else offset
 
     def items(
         self, partition: int, start: bytes | None, end: bytes | None

@@ -8,7 +8,7 @@ Reads are safe from any thread; a partition released meanwhile raises ``Partitio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -62,8 +62,9 @@ class LocalTable(Protocol):
     def held(self) -> dict[int, HeldPartition]:
         """The partitions held now; cheap enough to call on every request."""
 
-    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
-        """The stored value of ``key`` (None if absent) and the applied offset it reflects."""
+    def read(self, partition: int, keys: Sequence[bytes]) -> tuple[list[bytes | None], int]:
+        """The stored values of ``keys`` of one partition (None if absent) and the applied
+        offset they reflect (-1 if nothing applied), from one snapshot."""
 
     def items(
         self, partition: int, start: bytes | None, end: bytes | None

@@ -174,9 +174,9 @@ class Node:
             time.sleep(_WAIT_STEP)
 
     @staticmethod
-    def read(local: Local, partition: int, key: bytes) -> tuple[bytes | None, int]:
+    def read(local: Local, partition: int, keys: list[bytes]) -> tuple[list[bytes | None], int]:
         try:
-            return local.table.read(partition, key)
+            return local.table.read(partition, keys)
         except PartitionNotHeld as exc:
             raise ReadFailure(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import grpc
@@ -40,6 +41,12 @@ class ReadOptions:
 
     def min_offset(self, partition: int) -> int | None:
         return self.min_offsets.get(partition)
+
+
+DEFAULTS = ReadOptions(
+    consistency="any", max_lag=0, min_offsets=MappingProxyType({}), min_offsets_topic=""
+)
+"""The options of a request that sets none."""
 
 
 def parse_options(options: pb.ReadOptions, meta: TableMeta) -> ReadOptions:

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 import grpc
 
 from discovery import routing
+from goka.partitioner import get_partitioner
 from viewsvc._client_channels import retryable
 from viewsvc._node import FORWARDED_BY, Node
-from viewsvc._reads import ReadFailure, ReadOptions, invalid, parse_options
+from viewsvc._reads import DEFAULTS, ReadFailure, ReadOptions, invalid, parse_options
 from viewsvc._scan_service import scan
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
@@ -52,28 +53,30 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
     def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> pb.GetResponse:
         node = self._node
         meta = node.meta(request.table)
-        node.check_key(request.key)
-        options = parse_options(request.options, meta)
-        partition = node.partition_of(meta, request.key)
-        deadline = node.deadline(context)
+        key = request.key
+        node.check_key(key)
+        options = parse_options(request.options, meta) if request.HasField("options") else DEFAULTS
+        partition = node.partition_of(meta, key)
         local = node.local(meta.name, partition, options)
-        if local is not None:
-            node.wait_applied(local, meta.name, partition, options, deadline)
-            value, offset = node.read(local, partition, request.key)
+        if local is not None:  # the hot path: keep it short
+            if options.min_offsets:
+                node.wait_applied(local, meta.name, partition, options, node.deadline(context))
+            values, offset = node.read(local, partition, [key])
+            value = values[0]
             return pb.GetResponse(
                 found=value is not None,
                 value=value or b"",
                 partition=partition,
                 offset=offset,
                 served_by=node.member_id,
-                key=request.key,
+                key=key,
             )
         owners = node.remote(meta.name, partition, options, forwarded=_forwarded(context))
         metadata = node.forward_metadata()
         response: pb.GetResponse = node.forward(
             owners,
             lambda stub, timeout: stub.Get(request, timeout=timeout, metadata=metadata),
-            deadline,
+            node.deadline(context),
             f"partition {partition} of {meta.name!r}",
         )
         return response
@@ -82,6 +85,8 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
     def GetMany(
         self, request: pb.GetManyRequest, context: grpc.ServicerContext
     ) -> pb.GetManyResponse:
+        """Keys grouped by partition: one read of each local partition, one forwarded
+        GetMany per member for the others; results in request order."""
         node = self._node
         meta = node.meta(request.table)
         keys = list(request.keys)
@@ -91,28 +96,42 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
             node.check_key(key, "keys")
         options = parse_options(request.options, meta)
         deadline = node.deadline(context)
-        forwarded = _forwarded(context)
-        results: list[pb.GetResponse | None] = [None] * len(keys)
-        remote: dict[int, list[int]] = defaultdict(list)  # partition -> key indexes
+        partition_of, count = get_partitioner(meta.partitioner), meta.partition_count
+        by_partition: dict[int, list[int]] = defaultdict(list)  # partition -> key indexes
         for index, key in enumerate(keys):
-            partition = node.partition_of(meta, key)
+            by_partition[partition_of(key, count)].append(index)
+        found: dict[int, tuple[bytes | None, int, int]] = {}  # index -> value, partition, offset
+        remote: dict[int, list[int]] = {}
+        for partition, indexes in by_partition.items():
             local = node.local(meta.name, partition, options)
             if local is None:
-                remote[partition].append(index)
+                remote[partition] = indexes
                 continue
             node.wait_applied(local, meta.name, partition, options, deadline)
-            value, offset = node.read(local, partition, key)
-            results[index] = pb.GetResponse(
+            values, offset = node.read(local, partition, [keys[i] for i in indexes])
+            for index, value in zip(indexes, values, strict=True):
+                found[index] = (value, partition, offset)
+        forwarded: dict[int, pb.GetResponse] = {}
+        if remote:
+            self._get_remote(
+                request, keys, remote, options, deadline, _forwarded(context), forwarded
+            )
+        response = pb.GetManyResponse()
+        add, member_id = response.results.add, node.member_id
+        for index, key in enumerate(keys):
+            if index in forwarded:
+                response.results.append(forwarded[index])
+                continue
+            value, partition, offset = found[index]
+            add(
                 found=value is not None,
                 value=value or b"",
                 partition=partition,
                 offset=offset,
-                served_by=node.member_id,
+                served_by=member_id,
                 key=key,
             )
-        if remote:
-            self._get_remote(request, keys, remote, options, deadline, forwarded, results)
-        return pb.GetManyResponse(results=[r for r in results if r is not None])
+        return response
 
     def _get_remote(
         self,
@@ -122,7 +141,7 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
         options: ReadOptions,
         deadline: float,
         forwarded: bool,
-        results: list[pb.GetResponse | None],
+        results: dict[int, pb.GetResponse],
     ) -> None:
         """One GetMany per member, in parallel; a failed member's keys go to the next
         candidate of their partitions."""

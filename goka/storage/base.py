@@ -7,7 +7,7 @@ equals a prefix of the table partition and knows which one (see DESIGN.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 __all__ = ["Storage", "StorageFactory", "key_range", "prefix_end"]
@@ -24,9 +24,9 @@ class Storage(Protocol):
         """The next table-topic offset to apply (last applied + 1), None if nothing applied."""
         ...
 
-    def read(self, key: bytes) -> tuple[bytes | None, int | None]:
-        """``(get(key), offset())`` from one consistent snapshot, so a served value comes
-        with the offset it reflects."""
+    def read(self, keys: Sequence[bytes]) -> tuple[list[bytes | None], int | None]:
+        """The values of ``keys`` (None if absent) and ``offset()``, from one consistent
+        snapshot, so served values come with the offset they reflect."""
         ...
 
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:

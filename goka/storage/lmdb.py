@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -111,15 +111,16 @@ class _LMDBStore:
             self._lock.exit()
         return None if raw is None else int(raw)
 
-    def read(self, key: bytes) -> tuple[bytes | None, int | None]:
+    def read(self, keys: Sequence[bytes]) -> tuple[list[bytes | None], int | None]:
         self._lock.enter()
         try:
             with self._env.begin() as txn:
-                value: bytes | None = txn.get(key, db=self._rows)
-                raw = txn.get(_OFFSET_KEY, db=self._meta)
+                get, rows = txn.get, self._rows
+                values: list[bytes | None] = [get(key, db=rows) for key in keys]
+                raw = get(_OFFSET_KEY, db=self._meta)
         finally:
             self._lock.exit()
-        return value, None if raw is None else int(raw)
+        return values, None if raw is None else int(raw)
 
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
         while True:

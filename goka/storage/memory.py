@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from goka.storage.base import Storage
 
@@ -22,9 +22,9 @@ class _MemoryStore:
     def offset(self) -> int | None:
         return self._offset
 
-    def read(self, key: bytes) -> tuple[bytes | None, int | None]:
+    def read(self, keys: Sequence[bytes]) -> tuple[list[bytes | None], int | None]:
         with self._lock:
-            return self._rows.get(key), self._offset
+            return [self._rows.get(key) for key in keys], self._offset
 
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +272,7 @@ class LaggingReplica:
     def held(self) -> dict[int, HeldPartition]:
         return {p: HeldPartition(p, "replica", "running", 5, 1000) for p in range(2)}
 
-    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+    def read(self, partition: int, keys: Sequence[bytes]) -> tuple[list[bytes | None], int]:
         raise AssertionError("a lagging replica is never read")
 
     def items(self, partition: int, start: bytes | None, end: bytes | None) -> Iterator[Any]:

@@ -35,10 +35,11 @@ def test_apply_writes_rows_and_offset_together(factory: StorageFactory) -> None:
 
 def test_read_returns_value_and_offset_together(factory: StorageFactory) -> None:
     store = factory.open("t", 1)
-    assert store.read(b"a") == (None, None)
-    store.apply({b"a": b"1"}, 7)
-    assert store.read(b"a") == (b"1", 7)
-    assert store.read(b"missing") == (None, 7)
+    assert store.read([b"a"]) == ([None], None)
+    store.apply({b"a": b"1", b"b": b"2"}, 7)
+    assert store.read([b"a"]) == ([b"1"], 7)
+    assert store.read([b"b", b"missing", b"a"]) == ([b"2", None, b"1"], 7)
+    assert store.read([]) == ([], 7)
     store.close()
 
 
@@ -50,7 +51,7 @@ def test_lmdb_store_refuses_reads_after_close(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="closed"):
         store.get(b"a")
     with pytest.raises(StorageError, match="closed"):
-        store.read(b"a")
+        store.read([b"a"])
 
 
 def test_reopen_keeps_state(factory: StorageFactory) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,11 +78,12 @@ class FakeTable:
         with self.lock:
             return dict(self.partitions)
 
-    def read(self, partition: int, key: bytes) -> tuple[bytes | None, int]:
+    def read(self, partition: int, keys: Sequence[bytes]) -> tuple[list[bytes | None], int]:
         with self.lock:
             if partition not in self.partitions:
                 raise PartitionNotHeld(f"partition {partition} is not held")
-            return self.rows.get(key), self.partitions[partition].applied_offset
+            values = [self.rows.get(key) for key in keys]
+            return values, self.partitions[partition].applied_offset
 
     def items(
         self, partition: int, start: bytes | None, end: bytes | None
