@@ -11,9 +11,9 @@ then four server OS processes start, each on its own port on 127.0.0.1:
   directory), announcing on a fresh discovery topic (heartbeat 0.5 s);
 - **router**: ``python -m viewsvc route`` on the same discovery topic, holding nothing;
 - **ceiling**: this module with ``--serve-ceiling``: a bare grpcio server (a thread pool of
-  ``Limits().workers`` threads, nothing else) whose TableService.Get only looks the key up in
-  the view's own LMDB files (opened read-only with the lmdb package) and builds the
-  GetResponse;
+  ``Limits().max_concurrent_rpcs`` threads, as TableServer, nothing else) whose
+  TableService.Get only looks the key up in the view's own LMDB files (opened read-only with
+  the lmdb package) and builds the GetResponse;
 - **forwarder**: the same bare server whose Get only passes the request on to the ceiling
   (a blocking call with a timeout and the forwarded-by metadata, as a node forwards): the
   least one Python gRPC hop adds, the reference for the forwarded figures (``ceiling_fwd``).
@@ -151,7 +151,7 @@ class ForwardServicer(table_pb2_grpc.TableServiceServicer):
 def serve_ceiling(storage: Path, table: str, partitions: int, forward_to: str | None) -> None:
     """Runs the ceiling server (or, with ``forward_to``, the bare forwarder) until SIGTERM;
     prints ``ceiling on 127.0.0.1:<port>``."""
-    pool = futures.ThreadPoolExecutor(max_workers=Limits().workers)
+    pool = futures.ThreadPoolExecutor(max_workers=Limits().max_concurrent_rpcs)
     server = grpc.server(pool)
     servicer: table_pb2_grpc.TableServiceServicer = (
         ForwardServicer(forward_to) if forward_to else CeilingServicer(storage, table, partitions)
