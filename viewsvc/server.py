@@ -35,7 +35,7 @@ from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
-__all__ = ["Members", "TableServer"]
+__all__ = ["LIVENESS", "Members", "TableServer"]
 
 _logger = logging.getLogger("viewsvc.server")
 _SERVICES = (
@@ -43,6 +43,10 @@ _SERVICES = (
     discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"].full_name,
 )
 _HEALTH_EVERY = 0.2
+LIVENESS = "liveness"
+"""A health service name that is SERVING from start to stop, whatever the partitions do: for
+liveness probes, which must not restart a pod that is only recovering (readiness asks for the
+service "", SERVING once the partitions run)."""
 DRAIN = 1.0
 """Seconds a stopping node goes on answering after its tombstone (at most its grace): enough
 for members and clients following the discovery topic to stop choosing it."""
@@ -160,6 +164,7 @@ class TableServer:
         )
         self.port = self._security.bind(server, self.listen)
         self._set_health(False)
+        self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         server.start()
         self._server = server
         self._health_thread = threading.Thread(

@@ -45,6 +45,7 @@ from examples.clickcount.cli import process
 from tests.conftest import ROOT
 from viewsvc._serve_cli import serve_view
 from viewsvc.cli import cli as viewsvc_cli
+from viewsvc.server import LIVENESS
 
 K8S = ROOT / "k8s"
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod"]
@@ -375,10 +376,15 @@ def test_ports_and_probes_match_the_cli_flags(objects: list[Obj]) -> None:
         assert bind is not None, f"{where}: the gRPC server is not enabled"
         grpc_port = int(bind.rpartition(":")[2])
         assert grpc_port == invocation.port("grpc") == 50051, f"{where}: gRPC port {bind}"
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        for probe, service in (
+            ("startupProbe", LIVENESS),
+            ("livenessProbe", LIVENESS),
+            ("readinessProbe", None),  # "": SERVING once the partitions run
+        ):
             spec = invocation.container.get(probe)
             assert spec is not None, f"{where}: no {probe}"
             assert spec.get("grpc", {}).get("port") == grpc_port, f"{where}: {probe} port"
+            assert spec["grpc"].get("service") == service, f"{where}: {probe} health service"
         metrics = invocation.value("--metrics-port")
         assert metrics == invocation.port("metrics") == 9090, f"{where}: metrics port"
         annotations = invocation.workload["spec"]["template"]["metadata"]["annotations"]

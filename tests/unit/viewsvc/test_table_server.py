@@ -31,7 +31,7 @@ from goka.partitioner import murmur2
 from viewsvc._node import FORWARDED_BY
 from viewsvc.limits import Limits
 from viewsvc.security import ServerSecurity
-from viewsvc.server import TableServer
+from viewsvc.server import LIVENESS, TableServer
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
 
@@ -430,9 +430,10 @@ def test_min_offsets_of_an_input_topic_are_left_to_the_active_owner(
     assert get(standby, key_in(1)).served_by == "standby"
 
 
-def health(node: Node) -> int:
+def health(node: Node, service: str = "") -> int:
     stub = health_pb2_grpc.HealthStub(node.channel)
-    status: int = stub.Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT).status
+    request = health_pb2.HealthCheckRequest(service=service)
+    status: int = stub.Check(request, timeout=TIMEOUT).status
     return status
 
 
@@ -447,6 +448,7 @@ def test_health_is_not_serving_while_a_partition_recovers(start: Callable[..., N
     node = start("a", held(0), held(1, recovering=True))
     assert node.table is not None
     assert health(node) == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert health(node, LIVENESS) == health_pb2.HealthCheckResponse.SERVING  # not restarted
     time.sleep(0.5)  # some health checks of the server ran: still recovering
     assert health(node) == health_pb2.HealthCheckResponse.NOT_SERVING
     node.table.change(1, state="running")
