@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -55,23 +55,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import goka  # noqa: E402
+from bench._common import brokers_for  # noqa: E402
 from discovery import Membership  # noqa: E402
 from goka import codec  # noqa: E402
-from goka.devbroker import DevBroker  # noqa: E402
 
 POLL = 0.01
 """Seconds between looks at the membership table (its queries are cheap)."""
 
 _PR_SET_PDEATHSIG = 1
-
-
-@contextlib.contextmanager
-def brokers_for(address: str | None) -> Iterator[str]:
-    if address:
-        yield address
-    else:
-        with DevBroker() as broker:
-            yield broker.bootstrap
 
 
 def _die_with_parent() -> None:

@@ -48,7 +48,6 @@ import contextlib
 import ctypes
 import json
 import os
-import platform
 import random
 import re
 import shlex
@@ -60,7 +59,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,8 +74,8 @@ import lmdb  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 import goka  # noqa: E402
+from bench._common import brokers_for, machine  # noqa: E402
 from goka import codec  # noqa: E402
-from goka.devbroker import DevBroker  # noqa: E402
 from goka.partitioner import get_partitioner  # noqa: E402
 from viewsvc import Client  # noqa: E402
 from viewsvc.limits import Limits  # noqa: E402
@@ -604,21 +603,8 @@ def verdict_table(checks: list[tuple[str, str, str, bool | None]]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / (1 << 20):.0f} GiB"
-    return (
-        f"{os.cpu_count()} vCPU {model} ({platform.machine()}){memory}, Python "
-        f"{platform.python_version()}, grpcio {grpc.__version__}, py-lmdb {lmdb.__version__}"
-    )
+def _machine() -> str:
+    return machine(f"grpcio {grpc.__version__}", f"py-lmdb {lmdb.__version__}")
 
 
 def record(
@@ -631,7 +617,7 @@ def record(
     command = "python -m bench.grpc_reads " + shlex.join(sys.argv[1:])
     section = (
         f"\n### {started}\n\n"
-        f"- Machine: {machine()}\n"
+        f"- Machine: {machine(f'grpcio {grpc.__version__}', f'py-lmdb {lmdb.__version__}')}\n"
         f"- Date: {started} (load average {load:.2f} before the run)\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.keys:,} keys of "
         f"{args.value_bytes} bytes, {args.partitions} partitions, {args.rounds} rounds of "
@@ -659,15 +645,6 @@ are disturbed).
 
 
 # -- main -------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def brokers_for(address: str | None) -> Iterator[str]:
-    if address:
-        yield address
-    else:
-        with DevBroker() as broker:
-            yield broker.bootstrap
 
 
 def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
@@ -765,7 +742,12 @@ def main() -> None:
     print(verdict_table(verdicts(rows)))
     if args.record:
         record(args, rows, started, load)
-    result = {"benchmark": "grpc_reads", "rows": rows, "load_before": load, "machine": machine()}
+    result = {
+        "benchmark": "grpc_reads",
+        "rows": rows,
+        "load_before": load,
+        "machine": _machine(),
+    }
     print(json.dumps(result), flush=True)
 
 

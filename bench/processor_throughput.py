@@ -12,7 +12,6 @@ stored batch instead, leaving out the first fetch after the input partitions are
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import sys
@@ -20,24 +19,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import goka  # noqa: E402
+from bench._common import brokers_for  # noqa: E402
 from examples.clickcount import define_clickcount  # noqa: E402
 from goka import codec  # noqa: E402
-from goka.devbroker import DevBroker  # noqa: E402
-
-
-@contextlib.contextmanager
-def brokers_for(address: str | None) -> Iterator[str]:
-    if address:
-        yield address
-    else:
-        with DevBroker() as broker:
-            yield broker.bootstrap
 
 
 def fill(brokers: str, topic: str, messages: int, keys: int) -> float:

@@ -47,7 +47,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
 import shlex
 import statistics
@@ -55,7 +54,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,9 +68,9 @@ import lmdb  # noqa: E402
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 
 import goka  # noqa: E402
+from bench._common import brokers_for, machine  # noqa: E402
 from discovery.membership import ensure_discovery_topic  # noqa: E402
 from goka import codec  # noqa: E402
-from goka.devbroker import DevBroker  # noqa: E402
 from viewsvc.nodes import NodeConfig, ViewServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -369,24 +368,6 @@ def verdict(rows: dict[str, dict[str, float]]) -> tuple[float, bool, str]:
     return ratio, met, text
 
 
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / (1 << 20):.0f} GiB"
-    return (
-        f"{os.cpu_count()} vCPU {model} ({platform.machine()}){memory}, Python "
-        f"{platform.python_version()}, confluent-kafka {confluent_kafka.__version__} "
-        f"(librdkafka {confluent_kafka.libversion()[0]}), py-lmdb {lmdb.__version__}"
-    )
-
-
 _SECTION_INTRO = """\
 How fast a view pod recovers a table (`bench/view_recovery.py`): a fresh compacted table
 topic filled with distinct keys by a plain confluent-kafka producer (murmur2_random); then,
@@ -401,13 +382,21 @@ benchmark process's CPU time per row. Target: pod rows/s at least 50% of raw row
 """
 
 
+def _machine() -> str:
+    librdkafka = confluent_kafka.libversion()[0]
+    return machine(
+        f"confluent-kafka {confluent_kafka.__version__} (librdkafka {librdkafka})",
+        f"py-lmdb {lmdb.__version__}",
+    )
+
+
 def record(args: argparse.Namespace, runs: list[Run], fill_s: float, started: str) -> None:
     rows = medians(runs)
     _, _, line = verdict(rows)
     command = "python -m bench.view_recovery " + shlex.join(sys.argv[1:])
     section = (
         f"\n### {started}\n\n"
-        f"- Machine: {machine()}\n"
+        f"- Machine: {_machine()}\n"
         f"- Date: {started}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.rows:,} keys of {args.value_bytes}"
         f" bytes, {args.partitions} partitions, {args.rounds} rounds; fill "
@@ -426,15 +415,6 @@ def record(args: argparse.Namespace, runs: list[Run], fill_s: float, started: st
 
 
 # -- main -------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def brokers_for(address: str | None) -> Iterator[str]:
-    if address:
-        yield address
-    else:
-        with DevBroker() as broker:
-            yield broker.bootstrap
 
 
 def run(args: argparse.Namespace, brokers: str) -> tuple[float, list[Run]]:
@@ -512,7 +492,7 @@ def main() -> None:
         **{f"{mode}_rows_per_s": round(row["per_s"]) for mode, row in rows.items()},
         "pod_vs_raw": round(ratio, 3),
         "met": met,
-        "machine": machine(),
+        "machine": _machine(),
     }
     print(json.dumps(summary), flush=True)
 

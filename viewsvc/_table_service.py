@@ -92,15 +92,17 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
         keys = list(request.keys)
         if len(keys) > node.limits.max_keys:
             raise invalid("keys", f"{len(keys)} keys, over the limit of {node.limits.max_keys}")
-        for key in keys:
-            node.check_key(key, "keys")
+        if keys and max(map(len, keys)) > node.limits.max_key_bytes:
+            node.check_key(max(keys, key=len), "keys")  # raises, naming the size
         options = parse_options(request.options, meta)
         deadline = node.deadline(context)
         partition_of, count = get_partitioner(meta.partitioner), meta.partition_count
+        partitions = [partition_of(key, count) for key in keys]
         by_partition: dict[int, list[int]] = defaultdict(list)  # partition -> key indexes
-        for index, key in enumerate(keys):
-            by_partition[partition_of(key, count)].append(index)
-        found: dict[int, tuple[bytes | None, int, int]] = {}  # index -> value, partition, offset
+        for index, partition in enumerate(partitions):
+            by_partition[partition].append(index)
+        values: list[bytes | None] = [None] * len(keys)
+        offsets: dict[int, int] = {}
         remote: dict[int, list[int]] = {}
         for partition, indexes in by_partition.items():
             local = node.local(meta.name, partition, options)
@@ -108,9 +110,9 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
                 remote[partition] = indexes
                 continue
             node.wait_applied(local, meta.name, partition, options, deadline)
-            values, offset = node.read(local, partition, [keys[i] for i in indexes])
-            for index, value in zip(indexes, values, strict=True):
-                found[index] = (value, partition, offset)
+            read, offsets[partition] = node.read(local, partition, [keys[i] for i in indexes])
+            for index, value in zip(indexes, read, strict=True):
+                values[index] = value
         forwarded: dict[int, pb.GetResponse] = {}
         if remote:
             self._get_remote(
@@ -118,19 +120,18 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
             )
         response = pb.GetManyResponse()
         add, member_id = response.results.add, node.member_id
-        for index, key in enumerate(keys):
-            if index in forwarded:
+        for index, (key, partition, value) in enumerate(zip(keys, partitions, values, strict=True)):
+            if partition in remote:
                 response.results.append(forwarded[index])
-                continue
-            value, partition, offset = found[index]
-            add(
-                found=value is not None,
-                value=value or b"",
-                partition=partition,
-                offset=offset,
-                served_by=member_id,
-                key=key,
-            )
+            else:
+                add(
+                    found=value is not None,
+                    value=value or b"",
+                    partition=partition,
+                    offset=offsets[partition],
+                    served_by=member_id,
+                    key=key,
+                )
         return response
 
     def _get_remote(

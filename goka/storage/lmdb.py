@@ -32,25 +32,33 @@ class _ResizeLock:
     read while the processor releases a partition) would free memory under that read."""
 
     def __init__(self, path: Path) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._active = 0
         self._resizing = False
         self._closed = False
         self._path = path
 
+    # enter() and exit() run twice per served read: plain lock calls, the condition only
+    # when a resize or close waits
+
     def enter(self) -> None:
-        with self._cond:
+        self._lock.acquire()
+        try:
             while self._resizing:
                 self._cond.wait()
             if self._closed:
                 raise StorageError(f"the LMDB store at {self._path} is closed")
             self._active += 1
+        finally:
+            self._lock.release()
 
     def exit(self) -> None:
-        with self._cond:
-            self._active -= 1
-            if self._active == 0:
-                self._cond.notify_all()
+        self._lock.acquire()
+        self._active -= 1
+        if not self._active and (self._resizing or self._closed):
+            self._cond.notify_all()
+        self._lock.release()
 
     def resize(self, env: Any) -> None:
         with self._cond:
