@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from goka.errors import ConfigError
 from goka.local_table import LocalTable
 from goka.processor import Processor
 from goka.view import View
@@ -80,7 +81,13 @@ class Metrics:
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:
         """Serves ``/metrics`` over HTTP on ``port`` (in a daemon thread)."""
-        self._http = start_http_server(port, address, registry=self.registry)
+        try:
+            self._http = start_http_server(port, address, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics on {address}:{port}: {exc}; is the port in use? "
+                "(--metrics-port)"
+            ) from exc
 
     def close(self) -> None:
         if self._http is not None:

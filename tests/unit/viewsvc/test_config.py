@@ -8,6 +8,7 @@ import pytest
 
 from goka.errors import ConfigError
 from viewsvc.limits import Limits
+from viewsvc.metrics import Metrics
 from viewsvc.nodes import NodeConfig, ViewServer, _advertised
 from viewsvc.serve import ServeConfig
 
@@ -65,3 +66,12 @@ def test_advertised_address_takes_the_bound_port(
     listen: str, advertise: str, expected: str
 ) -> None:
     assert _advertised(NodeConfig(listen=listen, advertise=advertise), 4711) == expected
+
+
+def test_metrics_on_a_taken_port_names_the_flag() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"127.0.0.1:{port}.*--metrics-port"):
+            Metrics().serve(port, "127.0.0.1")
