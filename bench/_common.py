@@ -1,16 +1,22 @@
-"""What every benchmark needs: a broker to run against and a description of the machine."""
+"""What every benchmark needs: a broker to run against, child processes that die with it, and
+a description of the machine."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import platform
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from goka.devbroker import DevBroker
 
-__all__ = ["brokers_for", "machine"]
+__all__ = ["brokers_for", "die_with_parent", "machine"]
+
+_PR_SET_PDEATHSIG = 1
 
 
 @contextlib.contextmanager
@@ -21,6 +27,14 @@ def brokers_for(address: str | None) -> Iterator[str]:
     else:
         with DevBroker() as broker:
             yield broker.bootstrap
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child process: SIGKILL it when the benchmark dies (Linux only; a
+    no-op elsewhere), so an interrupted run leaves no server behind."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def machine(*versions: str) -> str:

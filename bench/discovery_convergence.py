@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -55,20 +54,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import goka  # noqa: E402
-from bench._common import brokers_for  # noqa: E402
+from bench._common import brokers_for, die_with_parent  # noqa: E402
 from discovery import Membership  # noqa: E402
 from goka import codec  # noqa: E402
 
 POLL = 0.01
 """Seconds between looks at the membership table (its queries are cheap)."""
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when this benchmark dies (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -137,7 +128,7 @@ class Cluster:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent,
             )
         except BaseException:
             log.close()

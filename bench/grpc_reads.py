@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import random
@@ -75,7 +74,7 @@ import lmdb  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import brokers_for, machine  # noqa: E402
+from bench._common import brokers_for, die_with_parent, machine  # noqa: E402
 from goka import codec  # noqa: E402
 from goka.partitioner import get_partitioner  # noqa: E402
 from viewsvc import Client  # noqa: E402
@@ -95,7 +94,6 @@ TARGETS = {
 FORWARDED_BY = "x-goka-forwarded-by"
 """The metadata a node marks a forwarded request with (see proto/viewsvc/v1/table.proto)."""
 _SERVING = re.compile(r"^(?:serving (\S+) on|ceiling on) (\S+:\d+)$")
-_PR_SET_PDEATHSIG = 1
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -191,12 +189,6 @@ def serve_ceiling(storage: Path, table: str, partitions: int, forward_to: str | 
 # -- server processes -------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when this benchmark dies (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 @dataclass
 class ServerProcess:
     name: str
@@ -253,7 +245,7 @@ def start_process(name: str, command: list[str], workdir: Path) -> ServerProcess
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent,
         )
     except BaseException:
         log.close()
