@@ -45,6 +45,9 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout bounds the connect only: Kafka connections sit idle for seconds (a
+            # held JoinGroup, an idle producer), and a recv timeout would cut them.
+            upstream.settimeout(None)
             with self._lock:
                 self._sockets |= {client, upstream}
             self._spawn(self._pump, client, upstream)
