@@ -225,10 +225,18 @@ def java_murmur2(data: bytes) -> int:
 
 
 def test_murmur2_hash_matches_transcription_for_all_lengths() -> None:
-    # covers every tail length and keys beyond the precompiled word structs (> 63 bytes)
+    # covers every tail length, short and long keys
     for length in [*range(0, 100), 255, 256, 1024]:
         data = bytes((i * 131 + length) % 256 for i in range(length))
         assert murmur2_hash(data) == java_murmur2(data), length
+
+
+def test_bytes_like_keys_hash_like_bytes() -> None:
+    key = b"user-42"
+    for same in (bytearray(key), memoryview(key)):
+        assert murmur2_hash(same) == murmur2_hash(key)  # type: ignore[arg-type]
+        assert murmur2(same, 7) == murmur2(key, 7)  # type: ignore[arg-type]
+        assert fnv1a(same, 7) == fnv1a(key, 7)  # type: ignore[arg-type]
 
 
 def test_long_keys() -> None:
