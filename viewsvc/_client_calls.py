@@ -17,6 +17,7 @@ import grpc
 
 from viewsvc._client_channels import ChannelPool, retryable
 from viewsvc._client_results import Entry, ReadError, Source
+from viewsvc._scan import encode_page_token, request_fingerprint
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
 __all__ = ["Calls", "ScanIterator"]
@@ -111,8 +112,9 @@ class Calls:
 
     def open_scan(
         self, endpoints: Sequence[str], request: table_pb2.ScanRequest, deadline: float
-    ) -> tuple[Any, table_pb2.ScanResponse | None]:
-        """The Scan stream of the first node that sends its first message (or ends cleanly)."""
+    ) -> tuple[str, Any, table_pb2.ScanResponse | None]:
+        """The endpoint and Scan stream of the first node that sends its first message (or
+        ends cleanly), with that message."""
         last: grpc.RpcError | None = None
         for endpoint in endpoints:
             left = deadline - time.monotonic()
@@ -120,7 +122,7 @@ class Calls:
                 raise _exhausted(endpoints, last, deadline_passed=True)
             call = self._stub(endpoint).Scan(request, timeout=left, metadata=self._pool.metadata())
             try:
-                return call, next(call, None)
+                return endpoint, call, next(call, None)
             except grpc.RpcError as exc:
                 if not retryable(exc.code()):
                     raise ReadError.from_rpc(exc) from exc
@@ -139,9 +141,12 @@ class Calls:
 class ScanIterator(Iterator[Entry]):
     """The rows of a scan, in ascending key order; the request is sent on the first ``next``.
 
-    After the rows are exhausted, ``next_page_token`` is the token to continue with (empty
-    when the range is exhausted) and ``sources`` says where each partition was read. Call
-    :meth:`close` (or use ``with``) to cancel a scan that is not read to its end.
+    A stream that breaks midway (UNAVAILABLE or CANCELLED: the node stopped) is resumed
+    after the last row received, on the other nodes first, within the same deadline; rows
+    are neither repeated nor skipped. After the rows are exhausted, ``next_page_token`` is the
+    token to continue with (empty when the range is exhausted) and ``sources`` says where
+    each partition was read. Call :meth:`close` (or use ``with``) to cancel a scan that is
+    not read to its end.
     """
 
     def __init__(
@@ -153,7 +158,10 @@ class ScanIterator(Iterator[Entry]):
     ) -> None:
         self.next_page_token = ""
         self.sources: tuple[Source, ...] = ()
+        self.resumed = 0
+        """How many times a broken stream was resumed."""
         self._call: Any = None
+        self._closed = False
         self._rows = self._read(calls, endpoints, request, deadline)
 
     def __next__(self) -> Entry:
@@ -166,6 +174,7 @@ class ScanIterator(Iterator[Entry]):
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         if self._call is not None:
             self._call.cancel()
         self._rows.close()
@@ -177,19 +186,49 @@ class ScanIterator(Iterator[Entry]):
         request: table_pb2.ScanRequest,
         deadline: float,
     ) -> Generator[Entry, None, None]:
-        self._call, response = calls.open_scan(endpoints, request, deadline)
-        try:
-            while response is not None:
-                if response.sources:
-                    self.sources = tuple(
-                        Source(s.partition, s.served_by, s.offset) for s in response.sources
-                    )
-                self.next_page_token = response.next_page_token
-                for entry in response.entries:
-                    yield Entry(entry.key, entry.value, entry.partition)
-                response = next(self._call, None)
-        except grpc.RpcError as exc:
-            raise ReadError.from_rpc(exc) from exc
+        fingerprint = request_fingerprint(
+            request.start, request.end, request.prefix, request.partitions
+        )
+        order, current = list(endpoints), request
+        received, last_key = 0, b""
+        while True:
+            endpoint, self._call, response = calls.open_scan(order, current, deadline)
+            try:
+                while response is not None:
+                    if response.sources:
+                        self.sources = tuple(
+                            Source(s.partition, s.served_by, s.offset) for s in response.sources
+                        )
+                    self.next_page_token = response.next_page_token
+                    for entry in response.entries:
+                        received, last_key = received + 1, entry.key
+                        yield Entry(entry.key, entry.value, entry.partition)
+                    response = next(self._call, None)
+                return
+            except grpc.RpcError as exc:
+                # each resume starts with open_scan's first message, which carries rows (only
+                # a final message is empty), so resuming progresses until the deadline
+                if self._closed or not retryable(exc.code()) or time.monotonic() >= deadline:
+                    raise ReadError.from_rpc(exc) from exc
+            self.resumed += 1
+            order = [e for e in order if e != endpoint] + [endpoint]  # the others first
+            if received:
+                token = encode_page_token(request.table, fingerprint, last_key)
+                if request.limit and received >= request.limit:
+                    self.next_page_token = token  # the page is complete; more rows may follow
+                    return
+                current = _resumed(request, token, received)
+
+
+def _resumed(request: table_pb2.ScanRequest, token: str, received: int) -> table_pb2.ScanRequest:
+    """The rest of ``request`` once ``received`` of its rows arrived, the last of which
+    ``token`` names."""
+    rest = table_pb2.ScanRequest()
+    rest.CopyFrom(request)
+    rest.page_token = token
+    if request.limit:
+        rest.limit = request.limit - received
+    return rest
 
 
 def _exhausted(

@@ -23,6 +23,7 @@ from discovery.model import KIND_VALUES, ROLE_VALUES, STATE_VALUES, from_announc
 from discovery.routing import locate
 from discovery.v1 import discovery_pb2, discovery_pb2_grpc
 from goka.partitioner import murmur2
+from viewsvc._scan import decode_page_token, encode_page_token, request_fingerprint
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
 TABLE = "clicks-table"
@@ -67,6 +68,8 @@ class FakeNode:
         self.token = token
         self.unavailable = False
         self.delay = 0.0
+        self.break_scans_after: int | None = None
+        """Scan streams end with UNAVAILABLE after this many messages (a node going away)."""
         self.calls: Counter[str] = Counter()
         self.metadata: list[dict[str, str]] = []
         self.requests: list[Any] = []
@@ -240,7 +243,14 @@ class _Tables(table_pb2_grpc.TableServiceServicer):
 
     def Scan(self, request: Any, context: Any) -> Any:
         self.node.enter("Scan", request, context)
-        after = bytes.fromhex(request.page_token) if request.page_token else None
+        fingerprint = request_fingerprint(
+            request.start, request.end, request.prefix, request.partitions
+        )
+        after = (
+            decode_page_token(request.table, fingerprint, request.page_token)
+            if request.page_token
+            else None
+        )
         rows = [
             (key, value)
             for key, value in sorted(self.node.cluster.data.items())
@@ -257,13 +267,19 @@ class _Tables(table_pb2_grpc.TableServiceServicer):
         ]
         batches = [page[i : i + BATCH] for i in range(0, len(page), BATCH)] or [[]]
         for i, batch in enumerate(batches):
+            if i == self.node.break_scans_after:
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.node.member_id} went away")
             last = i == len(batches) - 1
             yield table_pb2.ScanResponse(
                 entries=[
                     table_pb2.Entry(key=k, value=v, partition=murmur2(k, PARTITIONS))
                     for k, v in batch
                 ],
-                next_page_token=page[-1][0].hex() if last and left else "",
+                next_page_token=(
+                    encode_page_token(request.table, fingerprint, page[-1][0])
+                    if last and left
+                    else ""
+                ),
                 sources=sources if i == 0 else [],
             )
 

@@ -206,6 +206,48 @@ def test_scan_is_sent_when_iterated_and_can_be_closed(
         next(rows)
 
 
+def test_a_broken_scan_resumes_on_another_node(cluster: Cluster, client_factory: Any) -> None:
+    a = cluster.add("a", [Held(p) for p in ALL])
+    b = cluster.add("b", [Held(p, kind="standby") for p in ALL])
+    cluster.data.update({f"k-{i:02d}".encode(): str(i).encode() for i in range(9)})
+    a.break_scans_after = b.break_scans_after = 2  # each stream dies after 2 batches of 2
+    client = client_factory(a)
+
+    rows = client.scan(TABLE)
+    assert [e.key for e in rows] == [f"k-{i:02d}".encode() for i in range(9)]
+    assert rows.resumed == 2  # rows 0-3 from one node, 4-7 from the other, 8 from the first
+    assert rows.next_page_token == ""
+    assert a.calls["Scan"] + b.calls["Scan"] == 3
+
+    page = client.scan(TABLE, limit=6)  # a page resumes with the rows it still lacks
+    assert [e.key for e in page] == [f"k-{i:02d}".encode() for i in range(6)]
+    assert page.resumed == 1
+    assert [e.key for e in client.scan(TABLE, page_token=page.next_page_token)] == [
+        f"k-{i:02d}".encode() for i in range(6, 9)
+    ]
+
+
+def test_a_scan_no_node_can_start_fails_unavailable(cluster: Cluster, client_factory: Any) -> None:
+    a = cluster.add("a", [Held(p) for p in ALL])
+    cluster.data.update({b"a": b"1", b"b": b"2"})
+    a.break_scans_after = 0
+    with pytest.raises(ReadError) as caught:
+        list(client_factory(a).scan(TABLE))
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert a.calls["Scan"] == 1
+
+
+def test_a_closed_scan_is_not_resumed(cluster: Cluster, client_factory: Any) -> None:
+    a = cluster.add("a", [Held(p) for p in ALL])
+    cluster.data.update({f"k-{i}".encode(): b"v" for i in range(6)})
+    rows = client_factory(a).scan(TABLE)
+    assert next(rows).key == b"k-0"
+    rows.close()
+    with pytest.raises(StopIteration):
+        next(rows)
+    assert (a.calls["Scan"], rows.resumed) == (1, 0)
+
+
 def test_scan_of_an_unknown_table_raises_on_iteration(
     cluster: Cluster, client_factory: Any
 ) -> None:
