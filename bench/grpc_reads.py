@@ -641,7 +641,11 @@ def record(
         f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up)\n\n"
         f"{figures_table(rows)}\n\n{verdict_table(checks)}\n"
     )
-    RESULTS.write_text(text.rstrip("\n") + "\n" + section)
+    # the new run goes last in the grpc_reads section, before the next section if any
+    start = text.index("\n## grpc_reads\n") + 1
+    end = text.find("\n## ", start)
+    end = len(text) if end < 0 else end
+    RESULTS.write_text(text[:end].rstrip("\n") + "\n" + section + text[end:])
     print(f"recorded in {RESULTS.relative_to(ROOT)}")
 
 
