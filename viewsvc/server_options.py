@@ -13,7 +13,7 @@ from goka.errors import ConfigError
 from viewsvc.limits import Limits
 from viewsvc.security import ServerSecurity
 
-__all__ = ["ServerSettings", "server_options", "server_settings"]
+__all__ = ["ServerSettings", "given_server_flags", "server_options", "server_settings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +77,20 @@ def server_options(command: F) -> F:
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
+
+
+_NAMES = frozenset(param.name for param in click.command()(server_options(lambda **_: None)).params)
+
+
+def given_server_flags(ctx: click.Context) -> list[str]:
+    """The ``server_options`` flags given on the command line (not defaults or environment),
+    for commands where they only apply together with another option."""
+    return [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name in _NAMES
+        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from discovery import DiscoveryConfig
 from examples._running import run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
+from viewsvc.metrics import Metrics
 from viewsvc.options import config_option, extra_config, setup_logging
 from viewsvc.serve import ServeConfig
-from viewsvc.server_options import server_options, server_settings
+from viewsvc.server_options import given_server_flags, server_options, server_settings
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 
@@ -141,8 +142,16 @@ def process(
 ) -> None:
     """Count clicks until SIGTERM or Ctrl-C; then print the final stats as JSON."""
     serving = None
-    if serve is None and server.get("metrics_port") is not None:
-        raise click.UsageError("--metrics-port needs --serve: the metrics are the server's")
+    if serve is None:
+        server_only = [
+            f for f in given_server_flags(click.get_current_context()) if f != "--metrics-port"
+        ]
+        if server_only:
+            raise click.UsageError(
+                f"{', '.join(server_only)} configure the gRPC server: add --serve HOST:PORT, "
+                "or leave them out"
+            )
+    metrics_port = server.get("metrics_port")
     if serve is not None:
         settings = server_settings(server)
         try:
@@ -177,7 +186,21 @@ def process(
         serve=serving,
         extra_config=extra_config(config),
     )
-    run_processor(processor, stats_file=stats_file, stats_interval=stats_interval)
+    metrics = None
+    if serving is None and metrics_port is not None:  # with --serve, the server has them
+        metrics = Metrics()
+        metrics.watch_processor(processor)
+        table = processor.local_table()
+        metrics.watch_tables(lambda: [table])
+        try:
+            metrics.serve(metrics_port)
+        except goka.GokaError as exc:
+            raise click.BadParameter(str(exc), param_hint="--metrics-port") from exc
+    try:
+        run_processor(processor, stats_file=stats_file, stats_interval=stats_interval)
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 @cli.command()

@@ -222,3 +222,38 @@ def test_every_node_kind_exports_series_that_move(deployment: Deployment) -> Non
     assert list(applied.values())[0] >= len(KEYS) + len(more)
     assert delta("view", "goka_view_applied_rows_total", table=table) >= len(more)
     assert len(select(after["view"], "goka_view_recovery_seconds", table=table)) == 1
+
+
+def test_a_processor_that_does_not_serve_exports_its_processing(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processes: ProcessGroup,
+    tmp_path: Path,
+) -> None:
+    topic = topic_factory("clicks", partitions=PARTITIONS)
+    group = unique("metrics-only")
+    table, port = goka.group_table(group), free_port()
+    try:
+        start_member(
+            processes, goka_brokers, topic, group, tmp_path / "store", "--metrics-port", str(port)
+        )
+        emit(goka_brokers, topic, KEYS)
+
+        def processed() -> float:
+            try:
+                return total(scrape(port), "goka_processed_messages_total")
+            except OSError:
+                return 0.0
+
+        wait_until(lambda: processed() >= len(KEYS), BOUND, "the clicks counted in /metrics")
+        samples = scrape(port)
+        assert total(samples, "goka_partitions", table=table, kind="active", state="running") == (
+            PARTITIONS
+        )
+        assert len(select(samples, "goka_partition_lag", table=table)) == PARTITIONS
+        assert len(select(samples, "goka_recovery_seconds", group=group)) == PARTITIONS
+        assert not select(samples, "viewsvc_requests_total"), "no server, no calls"
+    finally:
+        processes.cleanup()
+        goka.TopicManager(goka_brokers).delete([table])
+        shutil.rmtree(tmp_path, ignore_errors=True)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import socket
 
+import click
 import pytest
+from click.testing import CliRunner
 
 from goka.errors import ConfigError
 from viewsvc.limits import Limits
 from viewsvc.metrics import Metrics
 from viewsvc.nodes import NodeConfig, ViewServer, _advertised
 from viewsvc.serve import ServeConfig
+from viewsvc.server_options import given_server_flags, server_options
 
 
 @pytest.mark.parametrize("field", ["scan_cap", "max_key_bytes", "workers", "default_deadline"])
@@ -75,3 +78,18 @@ def test_metrics_on_a_taken_port_names_the_flag() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"127.0.0.1:{port}.*--metrics-port"):
             Metrics().serve(port, "127.0.0.1")
+
+
+def test_given_server_flags_are_those_on_the_command_line() -> None:
+    seen: list[list[str]] = []
+
+    @click.command()
+    @server_options
+    def command(**_: object) -> None:
+        seen.append(given_server_flags(click.get_current_context()))
+
+    result = CliRunner().invoke(
+        command, ["--grace", "1", "--tls-cert", "c.pem"], env={"VIEWSVC_TOKEN": "t"}
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [["--tls-cert", "--grace"]]  # in declaration order; not the environment's
