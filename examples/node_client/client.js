@@ -1,20 +1,26 @@
 #!/usr/bin/env node
 // Reads goka tables over gRPC (viewsvc.v1.TableService) from Node.js.
 //
-//   node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] get TABLE KEY
-//   node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] scan TABLE
-//       [--prefix P] [--limit N] [--page-token T]
-//   TLS options: --tls, --ca-file F, and --cert-file F --key-file F for mutual TLS
+//   node client.js --target HOST:PORT [options] get TABLE KEY
+//   node client.js --target HOST:PORT [options] get-many TABLE KEY [KEY ...]
+//   node client.js --target HOST:PORT [options] locate TABLE KEY
+//   node client.js --target HOST:PORT [options] scan TABLE [--prefix P] [--limit N]
+//       [--page-token T]
+//   options: TLS (--tls, --ca-file F, and --cert-file F --key-file F for mutual TLS),
+//       --token T, --deadline-ms N, --key-encoding utf8|base64|hex
 //
 // The protos are loaded at run time from the repository's proto/ directory, so this client
 // always speaks the checked-in API; nothing is generated.
 //
+// Keys are bytes: --key-encoding says how KEY and --prefix are written (default utf8 text).
 // Output is JSON. Bytes are printed losslessly as base64, next to their UTF-8 decoding (null
 // when the bytes are not valid UTF-8): `get` prints one object
 //   {found, value, text, partition, offset, served_by}
-// and `scan` prints one line per row {key, key_text, value, text, partition}, then a last line
-// {next_page_token} (empty when the range is exhausted). int64 fields (offset) are strings, as
-// in the proto3 JSON mapping.
+// `get-many` one such object per key, in the order given, each with {key, key_text} too;
+// `locate` one object {table, partition, replicas} (the table's codecs, partitioner and
+// partition count; the partition's holders, best first); and `scan` one line per row
+// {key, key_text, value, text, partition}, then a last line {next_page_token} (empty when the
+// range is exhausted). int64 fields (offsets, lag) are strings, as in the proto3 JSON mapping.
 //
 // On a gRPC error the status code name and message go to stderr ("NOT_FOUND: ...") and the
 // exit status is 1; a usage error exits with 2.
@@ -29,9 +35,11 @@ const protoLoader = require('@grpc/proto-loader');
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 const DEFAULT_DEADLINE_MS = 10000;
 const USAGE = `usage:
-  node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] get TABLE KEY
-  node client.js --target HOST:PORT [TLS options] [--token T] [--deadline-ms N] scan TABLE \\
-      [--prefix P] [--limit N] [--page-token T]
+  node client.js --target HOST:PORT [options] get TABLE KEY
+  node client.js --target HOST:PORT [options] get-many TABLE KEY [KEY ...]
+  node client.js --target HOST:PORT [options] locate TABLE KEY
+  node client.js --target HOST:PORT [options] scan TABLE [--prefix P] [--limit N] \\
+      [--page-token T]
 
   --target       host:port of any node of the deployment
   --tls          connect with TLS (server verified against the system roots or --ca-file)
@@ -40,7 +48,9 @@ const USAGE = `usage:
   --key-file     PEM private key of --cert-file
   --token        sent as "authorization: Bearer T"
   --deadline-ms  deadline of the call, default ${DEFAULT_DEADLINE_MS}
-Keys and prefixes are given as UTF-8 text.`;
+  --key-encoding how KEY and --prefix are written: utf8 (default), base64 or hex`;
+
+const KEY_ENCODINGS = ['utf8', 'base64', 'hex'];
 
 class UsageError extends Error {}
 
@@ -70,6 +80,7 @@ function parse(argv) {
       prefix: { type: 'string' },
       limit: { type: 'string' },
       'page-token': { type: 'string' },
+      'key-encoding': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,13 +90,17 @@ function parse(argv) {
   }
   if (!values.target) throw new UsageError('--target HOST:PORT is required');
   const [command, ...rest] = positionals;
-  const expected = { get: 2, scan: 1 }[command];
-  if (expected === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  if (rest.length !== expected) {
-    throw new UsageError(`${command} takes ${expected === 2 ? 'TABLE KEY' : 'TABLE'}`);
+  const shape = COMMANDS[command];
+  if (shape === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (shape.many ? rest.length < shape.args.length : rest.length !== shape.args.length) {
+    throw new UsageError(`${command} takes ${shape.args.join(' ')}${shape.many ? ' ...' : ''}`);
   }
-  if (command === 'get' && (values.prefix || values.limit || values['page-token'])) {
+  if (command !== 'scan' && (values.prefix || values.limit || values['page-token'])) {
     throw new UsageError('--prefix, --limit and --page-token are options of scan');
+  }
+  const encoding = values['key-encoding'] ?? 'utf8';
+  if (!KEY_ENCODINGS.includes(encoding)) {
+    throw new UsageError(`--key-encoding must be one of ${KEY_ENCODINGS.join(', ')}`);
   }
   if (Boolean(values['cert-file']) !== Boolean(values['key-file'])) {
     throw new UsageError('mutual TLS needs both --cert-file and --key-file');
@@ -94,11 +109,11 @@ function parse(argv) {
     command,
     credentials: credentials(values),
     table: rest[0],
-    key: rest[1],
+    keys: rest.slice(1).map((key) => bytesOf('KEY', key, encoding)),
     target: values.target,
     token: values.token,
     deadlineMs: nonNegativeInt('--deadline-ms', values['deadline-ms'], DEFAULT_DEADLINE_MS),
-    prefix: values.prefix ?? '',
+    prefix: bytesOf('--prefix', values.prefix ?? '', encoding),
     limit: nonNegativeInt('--limit', values.limit, 0),
     pageToken: values['page-token'] ?? '',
   };
@@ -123,6 +138,25 @@ function credentials(values) {
   );
 }
 
+const COMMANDS = {
+  get: { args: ['TABLE', 'KEY'] },
+  'get-many': { args: ['TABLE', 'KEY'], many: true },
+  locate: { args: ['TABLE', 'KEY'] },
+  scan: { args: ['TABLE'] },
+};
+
+// Buffer.from ignores what it cannot decode, so the text is checked first: a typo must not
+// become another key.
+function bytesOf(name, written, encoding) {
+  const valid = {
+    utf8: () => true,
+    hex: () => /^([0-9a-fA-F]{2})*$/.test(written),
+    base64: () => /^[A-Za-z0-9+/]*={0,2}$/.test(written) && written.length % 4 === 0,
+  }[encoding];
+  if (!valid()) throw new UsageError(`${name} ${JSON.stringify(written)} is not ${encoding}`);
+  return Buffer.from(written, encoding);
+}
+
 function nonNegativeInt(name, text, fallback) {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text)) throw new UsageError(`${name} must be a non-negative integer`);
@@ -145,28 +179,61 @@ function callArgs(options) {
   return [metadata, { deadline: Date.now() + options.deadlineMs }];
 }
 
-function get(client, options) {
-  const request = { table: options.table, key: Buffer.from(options.key, 'utf8') };
+function result(response) {
+  return {
+    found: response.found,
+    value: response.value.toString('base64'),
+    text: text(response.value),
+    partition: response.partition,
+    offset: response.offset,
+    served_by: response.served_by,
+  };
+}
+
+function unary(client, method, request, options, print) {
   return new Promise((resolve, reject) => {
-    client.Get(request, ...callArgs(options), (err, response) => {
+    client[method](request, ...callArgs(options), (err, response) => {
       if (err) return reject(err);
-      console.log(JSON.stringify({
-        found: response.found,
-        value: response.value.toString('base64'),
-        text: text(response.value),
-        partition: response.partition,
-        offset: response.offset,
-        served_by: response.served_by,
-      }));
+      print(response);
       resolve();
     });
+  });
+}
+
+function get(client, options) {
+  const request = { table: options.table, key: options.keys[0] };
+  return unary(client, 'Get', request, options, (response) => {
+    console.log(JSON.stringify(result(response)));
+  });
+}
+
+function getMany(client, options) {
+  const request = { table: options.table, keys: options.keys };
+  return unary(client, 'GetMany', request, options, (response) => {
+    for (const [i, answer] of response.results.entries()) {
+      const key = options.keys[i];
+      console.log(JSON.stringify({
+        key: key.toString('base64'), key_text: text(key), ...result(answer),
+      }));
+    }
+  });
+}
+
+function locate(client, options) {
+  const request = { table: options.table, key: options.keys[0] };
+  return unary(client, 'Locate', request, options, (response) => {
+    console.log(JSON.stringify({
+      table: response.table,
+      partition: response.partition,
+      replicas: response.replicas,
+    }));
   });
 }
 
 function scan(client, options) {
   const request = {
     table: options.table,
-    prefix: Buffer.from(options.prefix, 'utf8'),
+    prefix: options.prefix,
     limit: options.limit,
     page_token: options.pageToken,
   };
@@ -220,7 +287,8 @@ async function main() {
   const TableService = loadTableService();
   const client = new TableService(options.target, options.credentials);
   try {
-    await (options.command === 'get' ? get : scan)(client, options);
+    const run = { get, 'get-many': getMany, locate, scan }[options.command];
+    await run(client, options);
   } catch (err) {
     if (err.code === undefined) throw err;
     const name = Object.keys(grpc.status).find((key) => grpc.status[key] === err.code);

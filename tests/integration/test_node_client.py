@@ -1,4 +1,5 @@
-"""The Node.js example client (examples/node_client) against a live viewsvc view server.
+"""The Node.js example client (examples/node_client) against a live viewsvc view server:
+get, get-many, locate and scan, with keys as UTF-8 text, hex or base64.
 
 ``table_server`` writes ROWS into a compacted table topic on the dev broker (``goka_brokers``),
 then runs ``python -m viewsvc serve-view`` on it as a child process, requiring TOKEN, and waits
@@ -22,10 +23,10 @@ from typing import Any
 
 import grpc
 import pytest
+from confluent_kafka import Producer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import goka
-from goka import codec
 from goka.partitioner import murmur2
 from tests.conftest import ROOT, ProcessGroup, unique
 
@@ -38,7 +39,7 @@ SERVER_TIMEOUT = 30.0  # bound of the view server's start; only reached when som
 
 PARTITIONS = 4
 TOKEN = "s3cret"
-ROWS: dict[bytes, bytes] = {  # keys are UTF-8: the client takes keys as text
+ROWS: dict[bytes, bytes] = {
     b"user-01": b"1",
     b"user-02": b"22",
     b"user-10": b"10",
@@ -47,6 +48,7 @@ ROWS: dict[bytes, bytes] = {  # keys are UTF-8: the client takes keys as text
     b"usex": b"not under the prefix",
     "zé".encode(): "grüße".encode(),
     b"admin": b"",  # an empty value is still found
+    b"\xffbin\x00key": b"binary key",  # not UTF-8: written raw, asked for in hex or base64
 }
 SERVING_LINE = re.compile(r"serving (\S+) on (\S+)")
 
@@ -62,10 +64,19 @@ class TableServer:
 
 
 def write_rows(brokers: str, table: str) -> dict[int, int]:
-    """Writes ROWS into ``table``; partition -> the offset after the last row written there."""
-    with goka.Emitter(brokers, table, codec.Bytes()) as emitter:
-        futures = [emitter.emit(key.decode(), value) for key, value in ROWS.items()]
-        deliveries = [future.result(SERVER_TIMEOUT) for future in futures]
+    """Writes ROWS into ``table``; partition -> the offset after the last row written there.
+    Keys go to their murmur2 partition, as the emitter would put them."""
+    producer = Producer({"bootstrap.servers": brokers})
+    deliveries: list[tuple[int, int]] = []
+
+    def delivered(err: Any, message: Any) -> None:
+        assert err is None, err
+        deliveries.append((message.partition(), message.offset()))
+
+    for key, value in ROWS.items():
+        partition = murmur2(key, PARTITIONS)
+        producer.produce(table, value, key, partition=partition, on_delivery=delivered)
+    assert producer.flush(SERVER_TIMEOUT) == 0, "the rows were not all delivered"
     offsets: dict[int, int] = {}
     for partition, offset in deliveries:
         offsets[partition] = max(offsets.get(partition, 0), offset + 1)
@@ -192,21 +203,82 @@ def expected_entry(key: bytes) -> dict[str, Any]:
     }
 
 
+def expected_result(server: TableServer, key: bytes) -> dict[str, Any]:
+    partition = murmur2(key, PARTITIONS)
+    return {
+        "found": True,
+        "value": b64(ROWS[key]),
+        "text": text(ROWS[key]),
+        "partition": partition,
+        "offset": str(server.offsets[partition]),
+        "served_by": server.member_id,
+    }
+
+
 @pytest.mark.parametrize("key", sorted(ROWS), ids=repr)
 def test_get_prints_the_value(node_client: Path, table_server: TableServer, key: bytes) -> None:
-    result = run_client(node_client, table_server.target, "get", table_server.table, key.decode())
+    encoding = ["--key-encoding", "hex"] if text(key) is None else []  # UTF-8 keys as text
+    written = key.hex() if encoding else key.decode()
+    result = run_client(
+        node_client, table_server.target, *encoding, "get", table_server.table, written
+    )
 
-    partition = murmur2(key, PARTITIONS)
-    assert output_lines(result) == [
-        {
-            "found": True,
-            "value": b64(ROWS[key]),
-            "text": text(ROWS[key]),
-            "partition": partition,
-            "offset": str(table_server.offsets[partition]),
-            "served_by": table_server.member_id,
-        }
-    ]
+    assert output_lines(result) == [expected_result(table_server, key)]
+
+
+def test_keys_can_be_given_in_base64(node_client: Path, table_server: TableServer) -> None:
+    key = b"\xffbin\x00key"
+    result = run_client(
+        node_client, table_server.target, "--key-encoding", "base64", "get", table_server.table,
+        b64(key),
+    )  # fmt: skip
+
+    assert output_lines(result) == [expected_result(table_server, key)]
+
+
+def test_get_many_prints_one_result_per_key_in_order(
+    node_client: Path, table_server: TableServer
+) -> None:
+    keys = ["zé".encode(), b"nobody", b"user-01", b"\xffbin\x00key", b"admin"]
+    result = run_client(
+        node_client, table_server.target, "--key-encoding", "hex", "get-many",
+        table_server.table, *(key.hex() for key in keys),
+    )  # fmt: skip
+
+    lines = output_lines(result)
+    assert [(line["key"], line["key_text"]) for line in lines] == [(b64(k), text(k)) for k in keys]
+    for key, line in zip(keys, lines, strict=True):
+        answer = {k: v for k, v in line.items() if k not in ("key", "key_text")}
+        if key in ROWS:
+            assert answer == expected_result(table_server, key)
+        else:
+            assert (answer["found"], answer["partition"]) == (False, murmur2(key, PARTITIONS))
+
+
+def test_locate_prints_the_table_the_partition_and_its_holders(
+    node_client: Path, table_server: TableServer
+) -> None:
+    result = run_client(node_client, table_server.target, "locate", table_server.table, "user-01")
+
+    [line] = output_lines(result)
+    assert line["table"] == {
+        "name": table_server.table,
+        "key_codec": "string",
+        "value_codec": "bytes",
+        "partitioner": "murmur2",
+        "partition_count": PARTITIONS,
+        "running_partitions": PARTITIONS,
+    }
+    assert line["partition"] == murmur2(b"user-01", PARTITIONS)
+    [replica] = line["replicas"]
+    assert (replica["member_id"], replica["role"], replica["state"]) == (
+        table_server.member_id,
+        "view",
+        "running",
+    )
+    assert replica["endpoint"] and replica["applied_offset"] == str(
+        table_server.offsets[line["partition"]]
+    )
 
 
 def test_get_of_a_missing_key_is_not_found_but_no_error(
@@ -284,7 +356,17 @@ def test_unreachable_server_fails_within_the_deadline(node_client: Path) -> None
 
 @pytest.mark.parametrize(
     "args",
-    [["get", "t"], ["scan", "t", "--limit", "-1"], ["put", "t", "k"], ["--bogus"]],
+    [
+        ["get", "t"],
+        ["get-many", "t"],
+        ["locate", "t", "k", "k2"],
+        ["scan", "t", "--limit", "-1"],
+        ["put", "t", "k"],
+        ["--bogus"],
+        ["--key-encoding", "rot13", "get", "t", "k"],
+        ["--key-encoding", "hex", "get", "t", "zz"],
+        ["--key-encoding", "base64", "get", "t", "a"],
+    ],
 )
 def test_usage_errors_exit_with_2(
     node_client: Path, table_server: TableServer, args: list[str]
