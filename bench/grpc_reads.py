@@ -5,7 +5,7 @@
 
 Without ``--brokers`` the dev broker is started. ``--keys`` keys (values of ``--value-bytes``
 bytes) are written straight to a fresh compacted table topic with the murmur2 partitioner;
-then four server OS processes start, each on its own port on 127.0.0.1:
+then five server OS processes start, each on its own port on 127.0.0.1:
 
 - **view**: ``python -m viewsvc serve-view`` holding every partition (LMDB under a temporary
   directory), announcing on a fresh discovery topic (heartbeat 0.5 s);
@@ -14,6 +14,10 @@ then four server OS processes start, each on its own port on 127.0.0.1:
   ``Limits().max_concurrent_rpcs`` threads, as TableServer, nothing else) whose
   TableService.Get only looks the key up in the view's own LMDB files (opened read-only with
   the lmdb package) and builds the GetResponse;
+- **configured**: the ceiling's handler on a server set up as TableServer's is
+  (``viewsvc.server.bounded_server``: the concurrent-call limit, request size and streams per
+  connection, plus health and reflection; ``ceiling_cfg``): what the server costs around the
+  handler, apart from the handler;
 - **forwarder**: the same bare server whose Get only passes the request on to the ceiling
   (a blocking call with a timeout and the forwarded-by metadata, as a node forwards): the
   least one Python gRPC hop adds, the reference for the forwarded figures (``ceiling_fwd``).
@@ -30,16 +34,15 @@ GetMany(``--batch`` random keys) to the view, **get_many_ceiling** the same to t
 the whole table from the view in one Scan stream, back to back.
 
 Each measurement runs ``--seconds`` after ``--warmup`` seconds. The Get variants of one
-concurrency are interleaved in turns of ``--slice`` seconds (ceiling, ceiling_fwd, local,
-forwarded, smart, ceiling, ...), so a change in the machine's other load hits each one alike;
-GetMany and Scan follow. The figures are the medians over ``--rounds`` (req/s, p50, p99
-each). ``srv_cpu_us`` is the CPU time the
-server processes (router + view for forwarded) spent per request, from /proc (clock ticks),
-``cli_cpu`` the share of one core this process used (near 100% would mean the load
-generator, not the server, set the pace) and ``other_cpu`` the cores busy with anything else
-(idle servers, the broker, other users of the machine: above ~0.1 the figures are
-disturbed). With ``--record`` a dated section is appended to bench/RESULTS.md. The last line
-printed is JSON.
+concurrency are interleaved in turns of ``--slice`` seconds (ceiling, ceiling_cfg,
+ceiling_fwd, local, forwarded, smart, ceiling, ...), so a change in the machine's other load
+hits each one alike; GetMany and Scan follow. The figures are the medians over ``--rounds``
+(req/s, p50, p99 each). ``srv_cpu_us`` is the CPU time the server processes (router + view
+for forwarded) spent per request, from /proc (clock ticks), ``cli_cpu`` the share of one core
+this process used (near 100% would mean the load generator, not the server, set the pace)
+and ``other_cpu`` the cores busy with anything else (idle servers, the broker, other users of
+the machine: above ~0.1 the figures are disturbed). With ``--record`` a dated section is added
+to the grpc_reads section of bench/RESULTS.md. The last line printed is JSON.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 import lmdb  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
 import goka  # noqa: E402
 from bench._common import brokers_for, die_with_parent, machine  # noqa: E402
@@ -79,12 +82,13 @@ from goka import codec  # noqa: E402
 from goka.partitioner import get_partitioner  # noqa: E402
 from viewsvc import Client  # noqa: E402
 from viewsvc.limits import Limits  # noqa: E402
+from viewsvc.server import add_health_and_reflection, bounded_server  # noqa: E402
 from viewsvc.v1 import table_pb2 as pb  # noqa: E402
 from viewsvc.v1 import table_pb2_grpc  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 CONCURRENCY = (1, 16)
-GET_VARIANTS = ("ceiling", "ceiling_fwd", "local", "forwarded", "smart")
+GET_VARIANTS = ("ceiling", "ceiling_cfg", "ceiling_fwd", "local", "forwarded", "smart")
 TARGETS = {
     "local_vs_ceiling": 0.90,  # local Get req/s >= 90% of the ceiling's, at each concurrency
     "forwarded_p50_vs_local": 2.0,  # forwarded p50 <= 2x local p50, at each concurrency
@@ -166,17 +170,23 @@ class ForwardServicer(table_pb2_grpc.TableServiceServicer):
         return response
 
 
-def serve_ceiling(storage: Path, table: str, partitions: int, forward_to: str | None) -> None:
+def serve_ceiling(
+    storage: Path, table: str, partitions: int, forward_to: str | None, configured: bool
+) -> None:
     """Runs the ceiling server (or, with ``forward_to``, the bare forwarder) until SIGTERM;
-    prints ``ceiling on 127.0.0.1:<port>``."""
-    pool = futures.ThreadPoolExecutor(max_workers=Limits().max_concurrent_rpcs)
-    server = grpc.server(pool)
+    prints ``ceiling on 127.0.0.1:<port>``. ``configured`` serves the same handler on a
+    server set up as a TableServer is (its limits, health and reflection)."""
+    limits = Limits()
+    pool = futures.ThreadPoolExecutor(max_workers=limits.max_concurrent_rpcs)
+    server = bounded_server(pool, limits) if configured else grpc.server(pool)
     servicer: table_pb2_grpc.TableServiceServicer = (
         ForwardServicer(forward_to) if forward_to else CeilingServicer(storage, table, partitions)
     )
     table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
         servicer, server
     )
+    if configured:
+        add_health_and_reflection(server, health.HealthServicer())
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"ceiling on 127.0.0.1:{port}", flush=True)
@@ -407,6 +417,7 @@ class Bench:
     view: ServerProcess
     router: ServerProcess
     ceiling: ServerProcess
+    configured: ServerProcess
     forwarder: ServerProcess
     client: Client
     channels: dict[str, Any]
@@ -428,6 +439,7 @@ class Bench:
             return smart
         server = {
             "ceiling": self.ceiling,
+            "ceiling_cfg": self.configured,
             "ceiling_fwd": self.forwarder,
             "local": self.view,
             "forwarded": self.router,
@@ -443,6 +455,7 @@ class Bench:
     def servers(self, variant: str) -> list[ServerProcess]:
         return {
             "ceiling": [self.ceiling],
+            "ceiling_cfg": [self.configured],
             "ceiling_fwd": [self.forwarder, self.ceiling],
             "local": [self.view],
             "forwarded": [self.router, self.view],
@@ -476,7 +489,7 @@ class Bench:
         seconds: float,
         servers: list[ServerProcess],
     ) -> Figures:
-        everyone = [self.view, self.router, self.ceiling, self.forwarder]
+        everyone = [self.view, self.router, self.ceiling, self.configured, self.forwarder]
         return drive(call, concurrency, seconds, servers, everyone)
 
     def measure(
@@ -489,7 +502,12 @@ class Bench:
         """Every variant answers the right value, from the view (the router forwards)."""
         key = keys[0]
         wanted = value_of(int(key.split(b"-")[1]), self.args.value_bytes)
-        direct = (("ceiling", self.ceiling), ("ceiling_fwd", self.forwarder), ("local", self.view))
+        direct = (
+            ("ceiling", self.ceiling),
+            ("ceiling_cfg", self.configured),
+            ("ceiling_fwd", self.forwarder),
+            ("local", self.view),
+        )
         for variant, server in direct:
             reply = self.stub(server).Get(pb.GetRequest(table=self.table, key=key))
             if reply.value != wanted:
@@ -576,6 +594,9 @@ def verdicts(rows: dict[str, dict[str, float]]) -> list[tuple[str, str, str, boo
         cpu = ceiling["srv_cpu_us"] / local["srv_cpu_us"]
         out.append((f"(reference) ceiling / local server CPU per request, c={c}", f"{cpu:.0%}",
                     "", None))  # fmt: skip
+        configured = rows[f"get_ceiling_cfg_c{c}"]["per_s"] / ceiling["per_s"]
+        out.append((f"(reference) configured ceiling req/s / ceiling, c={c}",
+                    f"{configured:.1%}", "", None))  # fmt: skip
         ratio = forwarded["p50_ms"] / local["p50_ms"]
         out.append((f"forwarded p50 / local p50, c={c}", f"{ratio:.2f}x",
                     f"<= {TARGETS['forwarded_p50_vs_local']:.0f}x",
@@ -652,16 +673,18 @@ def record(
 _SECTION_INTRO = """\
 Reads over gRPC (`bench/grpc_reads.py`): a 4-partition table of 100,000 keys written straight
 to a compacted topic, served by a `viewsvc serve-view` process (LMDB); a `viewsvc route`
-process forwards to it. The ceiling is a bare grpcio server (16 worker threads, like
-`Limits.workers`) whose TableService.Get only does the LMDB get on the view's files and builds
-the response; `ceiling_fwd` goes through a bare grpcio server that only passes each Get on to
-the ceiling (the least a Python gRPC hop costs: the reference for the forwarded figures). Each
-server is its own OS process; the load generator is the benchmark process (C threads sharing
-one channel for concurrency C), all on the same machine, with the dev broker. Figures are
-medians over the rounds; `srv CPU us/req` is the CPU time of the serving processes per request
-(router + view for forwarded), `cli CPU` the load generator's share of one core, `other CPU`
-the cores busy with anything else (other users of the shared machine: above ~0.1 the figures
-are disturbed).
+process forwards to it. The ceiling is a bare grpcio server (a thread pool as large as
+TableServer's, `Limits.max_concurrent_rpcs`; 16 threads before 06:08) whose TableService.Get
+only does the LMDB get on the view's files and builds the response; `ceiling_cfg` (from
+08:22) is that handler on a server set up as TableServer's (the concurrent-call limit,
+request size and streams per connection, health and reflection); `ceiling_fwd` goes through a
+bare grpcio server that only passes each Get on to the ceiling (the least a Python gRPC hop
+costs: the reference for the forwarded figures). Each server is its own OS process; the load
+generator is the benchmark process (C threads sharing one channel for concurrency C), all on
+the same machine, with the dev broker. Figures are medians over the rounds; `srv CPU us/req`
+is the CPU time of the serving processes per request (router + view for forwarded), `cli CPU`
+the load generator's share of one core, `other CPU` the cores busy with anything else (other
+users of the shared machine: above ~0.1 the figures are disturbed).
 """
 
 
@@ -690,13 +713,15 @@ def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
             router = start_process("router", [sys.executable, "-m", "viewsvc", "route", *node],
                                    Path(workdir))  # fmt: skip
             processes.append(router)
-            ceiling = start_process("ceiling", [sys.executable, "-m", "bench.grpc_reads",
-                                                "--serve-ceiling", str(storage), "--table", table,
-                                                "--partitions", str(args.partitions)],
-                                    Path(workdir))  # fmt: skip
+            bare = [sys.executable, "-m", "bench.grpc_reads", "--serve-ceiling", str(storage),
+                    "--table", table, "--partitions", str(args.partitions)]  # fmt: skip
+            ceiling = start_process("ceiling", bare, Path(workdir))
             processes.append(ceiling)
+            configured = start_process("configured", [*bare, "--configured"], Path(workdir))
+            processes.append(configured)
             router.wait_listening(60)
             ceiling.wait_listening(60)
+            configured.wait_listening(60)
             forwarder = start_process("forwarder", [sys.executable, "-m", "bench.grpc_reads",
                                                     "--serve-ceiling", str(storage),
                                                     "--forward-to", ceiling.address],
@@ -707,7 +732,9 @@ def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
             with Client([view.address]) as client:
                 if not client.wait_ready(30):
                     raise SystemExit("the smart client got no membership from the view")
-                bench = Bench(args, table, view, router, ceiling, forwarder, client, channels)
+                bench = Bench(
+                    args, table, view, router, ceiling, configured, forwarder, client, channels
+                )
                 deadline = time.monotonic() + 30
                 while True:  # the router needs the view's announcement to forward
                     try:
@@ -745,9 +772,12 @@ def main() -> None:
     parser.add_argument("--serve-ceiling", metavar="STORAGE", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--forward-to", help=argparse.SUPPRESS)
+    parser.add_argument("--configured", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_ceiling:
-        serve_ceiling(Path(args.serve_ceiling), args.table, args.partitions, args.forward_to)
+        serve_ceiling(
+            Path(args.serve_ceiling), args.table, args.partitions, args.forward_to, args.configured
+        )
         return
     if min(args.seconds, args.slice) <= 0 or args.warmup < 0 or args.rounds < 1:
         parser.error("--seconds and --slice must be > 0, --warmup >= 0, --rounds >= 1")

@@ -132,18 +132,12 @@ class TableServer:
         """The bound port, once started."""
 
     def start(self) -> TableServer:
-        limits = self.limits
-        server = grpc.server(
+        server = bounded_server(
             self._pool,
+            self.limits,
             interceptors=[  # the first is outermost: refused calls are counted too
                 *([self._metrics.interceptor()] if self._metrics else []),
                 *self._security.interceptors(),
-            ],
-            maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
-            options=[
-                ("grpc.max_receive_message_length", limits.max_request_bytes),
-                ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
-                ("grpc.so_reuseport", 0),
             ],
         )
         table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -154,14 +148,11 @@ class TableServer:
                 self._membership.members,
                 self._subscribe,
                 self._stopping,
-                max_watchers=limits.max_watchers,
+                max_watchers=self.limits.max_watchers,
             ),
             server,
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        add_health_and_reflection(server, self._health)
         self.port = self._security.bind(server, self.listen)
         self._set_health(False)
         self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
@@ -221,6 +212,34 @@ class TableServer:
             self._health_thread.join(1)
         self._node.close()
         self._forwards.shutdown(wait=False, cancel_futures=True)
+
+
+def bounded_server(
+    pool: futures.ThreadPoolExecutor,
+    limits: Limits,
+    interceptors: Iterable[grpc.ServerInterceptor] = (),
+) -> grpc.Server:
+    """A grpc.Server that enforces ``limits`` (calls at once, request size, streams per
+    connection) and refuses to share its port; ``bench/grpc_reads.py`` measures a bare
+    handler on one too, to tell the server's own cost from the handlers'."""
+    return grpc.server(
+        pool,
+        interceptors=list(interceptors),
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+        options=[
+            ("grpc.max_receive_message_length", limits.max_request_bytes),
+            ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+
+
+def add_health_and_reflection(server: grpc.Server, servicer: health.HealthServicer) -> None:
+    """grpc.health.v1 and server reflection, listing every service a node serves."""
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    reflection.enable_server_reflection(
+        (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
 
 
 def _forwarding(security: ServerSecurity, peer_ca_file: str | None) -> ChannelPool:
