@@ -35,7 +35,7 @@ from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
-__all__ = ["LIVENESS", "Members", "TableServer"]
+__all__ = ["LIVENESS", "Members", "TableServer", "add_health_and_reflection", "bounded_server"]
 
 _logger = logging.getLogger("viewsvc.server")
 _SERVICES = (
