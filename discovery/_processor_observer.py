@@ -41,8 +41,13 @@ class ProcessorAnnouncer:
         processor = self._processor
         self.announcer.start()
         if processor.standby_replicas is not None:
+            announced = self.announcer.config
             membership = Membership(
-                processor.brokers, self.announcer.config.topic, extra_config=processor.extra_config
+                processor.brokers,
+                announced.topic,
+                replication_factor=announced.replication_factor,
+                min_insync_replicas=announced.min_insync_replicas,
+                extra_config=processor.extra_config,
             )
             membership.subscribe(lambda _: self._place_standbys())
             self._membership = membership.start()

@@ -26,7 +26,7 @@ from discovery.v1 import discovery_pb2 as pb
 from goka._config import client_config
 from goka.errors import ConfigError
 from goka.local_table import HeldPartition, LocalTable, TableMeta
-from goka.topics import TopicManager
+from goka.topics import TopicManager, check_topic_settings
 
 if TYPE_CHECKING:
     from discovery._processor_observer import ProcessorAnnouncer
@@ -48,6 +48,9 @@ class DiscoveryConfig:
         advertise: ``host:port`` where this member's gRPC server can be reached; empty if it
             serves no reads (default).
         heartbeat: seconds between announcements (default 2.0); a member missing 3 is dead.
+        replication_factor, min_insync_replicas: of the discovery topic if this member
+            creates it (default: the broker's ``default.replication.factor`` and
+            ``min.insync.replicas``).
 
     The member id announced is the processor's ``member_id``.
     """
@@ -55,8 +58,11 @@ class DiscoveryConfig:
     topic: str = DEFAULT_TOPIC
     advertise: str = ""
     heartbeat: float = 2.0
+    replication_factor: int = -1
+    min_insync_replicas: int | None = None
 
     def __post_init__(self) -> None:
+        check_topic_settings(self.replication_factor, self.min_insync_replicas)
         if not self.topic:
             raise ConfigError("the discovery topic name is empty")
         if self.advertise and not _ENDPOINT.match(self.advertise):
@@ -119,7 +125,12 @@ class Announcer:
 
     def start(self) -> Announcer:
         """Creates the topic if missing and starts announcing (the first one at once)."""
-        manager = TopicManager(self._brokers, extra_config=self._extra_config)
+        manager = TopicManager(
+            self._brokers,
+            replication_factor=self.config.replication_factor,
+            min_insync_replicas=self.config.min_insync_replicas,
+            extra_config=self._extra_config,
+        )
         ensure_discovery_topic(manager, self.config.topic)
         config = client_config(self._brokers, self._extra_config)
         self._producer = Producer(

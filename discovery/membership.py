@@ -16,9 +16,9 @@ from discovery._table import MemberTable
 from discovery.model import Location, MemberInfo, Owner
 from goka._config import client_config
 from goka._consume import consume_available
-from goka._kafka_errors import raise_if_permanent
+from goka._kafka_errors import high_watermark, raise_if_permanent
 from goka.errors import ConfigError, GokaError, TopicError
-from goka.topics import TopicManager
+from goka.topics import TopicManager, check_topic_settings
 
 __all__ = ["DEFAULT_TOPIC", "Membership", "ensure_discovery_topic"]
 
@@ -41,6 +41,8 @@ class Membership:
         topic: the discovery topic (default ``goka-discovery``).
         create: create the topic if it is missing (default True); with False, a missing
             topic is an error (for read-only tools, so a typo creates nothing).
+        replication_factor, min_insync_replicas: of the topic if created (default: the
+            broker's defaults).
         extra_config: librdkafka settings for the consumer, passed as is.
         poll_timeout: seconds one poll waits; bounds how late a death is noticed.
         clock: returns the current time (for tests).
@@ -52,13 +54,17 @@ class Membership:
         topic: str = DEFAULT_TOPIC,
         *,
         create: bool = True,
+        replication_factor: int = -1,
+        min_insync_replicas: int | None = None,
         extra_config: Mapping[str, Any] | None = None,
         poll_timeout: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if poll_timeout <= 0:
             raise ConfigError(f"poll_timeout must be positive, got {poll_timeout}")
+        check_topic_settings(replication_factor, min_insync_replicas)
         self.topic = topic
+        self._replication = (replication_factor, min_insync_replicas)
         self._brokers = brokers
         self._create = create
         self._extra_config = extra_config
@@ -84,7 +90,12 @@ class Membership:
     def start(self) -> Membership:
         if self._thread is not None:
             raise GokaError("the membership table is already started")
-        manager = TopicManager(self._brokers, extra_config=self._extra_config)
+        manager = TopicManager(
+            self._brokers,
+            replication_factor=self._replication[0],
+            min_insync_replicas=self._replication[1],
+            extra_config=self._extra_config,
+        )
         if self._create:
             ensure_discovery_topic(manager, self.topic)
         elif manager.partitions(self.topic) is None:
@@ -166,7 +177,7 @@ class Membership:
             consumer.assign([partition])
             # synced once everything written before we started is read (or at an EOF event:
             # some brokers send none while the topic is written continuously)
-            _, end = consumer.get_watermark_offsets(partition, timeout=10.0, cached=False)
+            end = high_watermark(consumer, partition, timeout=30.0)
             position = 0
             while not self._stopping.is_set():
                 changed = False

@@ -1,18 +1,40 @@
-"""Running a processor from an example's command line: signals, stats file, exit code."""
+"""Running an example from its command line: a processor (signals, stats file, exit code),
+and the broker of a demo."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 import click
 
 import goka
+from goka.devbroker import DevBroker
 
-__all__ = ["run_processor"]
+__all__ = ["demo_brokers", "demo_brokers_option", "run_processor"]
+
+demo_brokers_option = click.option(
+    "--brokers",
+    default=None,
+    help="run the demo on this Kafka, host:port[,host:port] (default: start the dev broker)",
+)
+
+
+@contextlib.contextmanager
+def demo_brokers(brokers: str | None) -> Iterator[str]:
+    """The demo's bootstrap servers: ``brokers`` if given, else a dev broker started for it."""
+    if brokers:
+        click.echo(f"broker at {brokers}")
+        yield brokers
+        return
+    with DevBroker() as broker:
+        click.echo(f"dev broker at {broker.bootstrap}")
+        yield broker.bootstrap
 
 
 def _write_stats(processor: goka.Processor, path: str) -> None:

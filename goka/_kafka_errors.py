@@ -8,12 +8,13 @@ librdkafka reconnects with backoff when brokers go away (``_TRANSPORT``,
 from __future__ import annotations
 
 import logging
+import time
 
-from confluent_kafka import KafkaError
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka.errors import BrokerError
 
-__all__ = ["raise_if_permanent"]
+__all__ = ["high_watermark", "raise_if_permanent"]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -36,3 +37,47 @@ def raise_if_permanent(error: KafkaError, doing: str) -> None:
     if error.fatal() or error.code() in _PERMANENT:
         raise BrokerError(f"{doing} failed: {error.str()}")
     _logger.warning("%s: transient error, librdkafka retries: %s", doing, error.str())
+
+
+# What a ListOffsets request answers while leadership moves: a partition of a topic just
+# created has no leader yet (or the answering broker has not learned of it), and one whose
+# leader died is being re-elected. Kafka clears these within seconds.
+_LEADERSHIP_MOVING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REPLICA_NOT_AVAILABLE,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._WAIT_COORD,
+    }
+)
+
+
+def high_watermark(consumer: Consumer, partition: TopicPartition, timeout: float) -> int:
+    """The high watermark of ``partition`` asked of its leader (not librdkafka's cache),
+    retried while its leadership moves, for up to ``timeout`` seconds; BrokerError after."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            _, high = consumer.get_watermark_offsets(partition, timeout=remaining, cached=False)
+            return int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            transient = (
+                error is not None and not error.fatal() and error.code() in _LEADERSHIP_MOVING
+            )
+            if not transient or time.monotonic() >= deadline:
+                raise BrokerError(
+                    f"cannot read the end offset of {partition.topic!r} partition "
+                    f"{partition.partition} within {timeout}s: {exc}"
+                ) from exc
+            _logger.info(
+                "end offset of %s [%d]: %s; retrying", partition.topic, partition.partition, exc
+            )
+            time.sleep(0.1)

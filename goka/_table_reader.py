@@ -22,7 +22,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from goka._consume import consume_available
-from goka._kafka_errors import raise_if_permanent
+from goka._kafka_errors import high_watermark, raise_if_permanent
 from goka.storage import Storage
 
 __all__ = ["ReadResult", "TableReader", "TopicPartitionKey"]
@@ -57,7 +57,7 @@ class TableReader:
         self._rechecked: set[TopicPartitionKey] = set()
         """Partitions whose target was moved to the end fetch responses report."""
         """The high watermark of each partition when it was added; reaching it catches up."""
-        self._watermark_timeout = 10.0
+        self._watermark_timeout = 30.0
         self.high_watermarks: dict[TopicPartitionKey, int] = {}
         """The end of each followed partition as last seen (from fetches and EOF events)."""
 
@@ -82,10 +82,9 @@ class TableReader:
         self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
         if exact_end:
             return
-        _, high = self._consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=self._watermark_timeout, cached=False
+        self._targets[topic, partition] = high_watermark(
+            self._consumer, TopicPartition(topic, partition), self._watermark_timeout
         )
-        self._targets[topic, partition] = high
 
     def remove(self, topic: str, partition: int) -> None:
         self.high_watermarks.pop((topic, partition), None)

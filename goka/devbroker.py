@@ -12,10 +12,8 @@ depends on the broker being Tansu.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,28 +22,12 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient
 
+from goka._localproc import die_with_parent, free_loopback_port
 from goka.errors import DevBrokerError
 
 __all__ = ["DevBroker"]
 
 _START_ATTEMPTS = 5
-_PR_SET_PDEATHSIG = 1
-
-
-def _free_loopback_port() -> int:
-    """Ask the OS for a free port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """In the broker's process before exec: on Linux, get SIGKILL when the thread that started
-    it dies, so a killed test run or demo leaves no broker behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _broker_binary() -> str:
@@ -115,7 +97,7 @@ class DevBroker:
         binary = _broker_binary()
         last_error = ""
         for _ in range(_START_ATTEMPTS):
-            port = self._fixed_port or _free_loopback_port()
+            port = self._fixed_port or free_loopback_port()
             url = f"tcp://127.0.0.1:{port}"
             advertised = f"tcp://{self._advertise}" if self._advertise else url
             log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the broker writes to it
@@ -137,7 +119,7 @@ class DevBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # only a prctl call: safe after fork
+                preexec_fn=die_with_parent,
             )
             log.close()
             if self._wait_ready(proc, port):

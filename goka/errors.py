@@ -54,3 +54,7 @@ class VisitAborted(GokaError):
 
 class ExpectationError(GokaError, AssertionError):
     """A tester expectation did not hold (e.g. ``OutputTracker.expect_empty()``)."""
+
+
+class LocalKafkaError(GokaError):
+    """The local Apache Kafka (``goka.localkafka``) could not be started or controlled."""

@@ -9,6 +9,7 @@ processes batches through the commit protocol (see ``_processing``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -39,7 +40,7 @@ from goka.local_table import LocalTable
 from goka.observer import ProcessorObserver, ProcessorPlugin
 from goka.partitioner import get_partitioner
 from goka.storage import LMDBStorage, StorageFactory
-from goka.topics import TopicManager
+from goka.topics import TopicManager, check_topic_settings
 from goka.view import View
 
 __all__ = ["Processor", "ProcessorState", "RebalanceCallback"]
@@ -83,7 +84,12 @@ class Processor:
         rebalance_callback: called with the assigned partitions after every rebalance.
         member_id: this instance's id in discovery and serving (default:
             ``<group>@<hostname>:<pid>:<random>``).
-        replication_factor: for topics this processor creates (-1: broker default).
+        replication_factor: for the table and loop topics this processor creates (-1:
+            the broker's ``default.replication.factor``).
+        min_insync_replicas: ``min.insync.replicas`` of the topics this processor creates
+            (None: the broker's default).
+        table_config: topic configs of the table topic it creates, on top of
+            ``goka.topics.TABLE_TOPIC_CONFIG`` (``cleanup.policy`` stays ``compact``).
         extra_config: librdkafka settings for every client (e.g. ``session.timeout.ms``).
     """
 
@@ -103,6 +109,8 @@ class Processor:
         recover_ahead: bool = False,
         rebalance_callback: RebalanceCallback | None = None,
         replication_factor: int = -1,
+        min_insync_replicas: int | None = None,
+        table_config: Mapping[str, str] | None = None,
         extra_config: Mapping[str, Any] | None = None,
         discovery: ProcessorPlugin | None = None,
         serve: ProcessorPlugin | None = None,
@@ -169,7 +177,15 @@ class Processor:
         generation); -1 before the first."""
         self._recover_ahead = recover_ahead
         self._rebalance_callback = rebalance_callback
-        self._replication = replication_factor
+        check_topic_settings(replication_factor, min_insync_replicas, table_config)
+        self._topic_manager = functools.partial(
+            TopicManager,
+            self.brokers,
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
+            table_config=table_config,
+            extra_config=self.extra_config,
+        )
         self._state: ProcessorState = "idle"
         self._stopping = threading.Event()
         self._finished = threading.Event()
@@ -285,9 +301,7 @@ class Processor:
     # -- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        manager = TopicManager(
-            self.brokers, replication_factor=self._replication, extra_config=self.extra_config
-        )
+        manager = self._topic_manager()
         partitions, produced = prepare_topics(manager, self.graph)
         self.partition_count = partitions
         group = self.graph.group

@@ -1,7 +1,9 @@
 """Creating and checking topics: Goka's TopicManager.
 
-Tables are compacted topics; every config a table relies on is set explicitly at creation,
-so that brokers which report only explicit configs (Tansu) describe them correctly.
+Tables (and the discovery topic) are compacted topics: ``cleanup.policy`` exactly
+``compact``, since a ``delete`` policy, also in ``compact,delete``, drops keys whose last
+update is older than the retention. Every config a table relies on is set explicitly at
+creation, and an existing topic is checked before it is used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from goka._config import client_config
 from goka.errors import BrokerError, ConfigError, TopicError
 
-__all__ = ["TopicManager"]
+__all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
+
+TABLE_TOPIC_CONFIG: Mapping[str, str] = {
+    "cleanup.policy": "compact",
+    # the active segment is never compacted: roll it every 6 hours (Kafka: 7 days), so a
+    # recovering table replays at most that much history of its hot keys
+    "segment.ms": str(6 * 3600 * 1000),
+    # clean once a tenth of the log is overwritten (Kafka: half), keeping recovery close
+    # to the table's size
+    "min.cleanable.dirty.ratio": "0.1",
+}
+"""The configs of table topics this library creates (``table_config`` adds to them)."""
 
 
 class TopicManager:
@@ -26,6 +39,11 @@ class TopicManager:
         brokers: bootstrap servers, a ``"host:port,..."`` string or a list.
         replication_factor: for topics this manager creates; -1 (default) uses the
             broker's ``default.replication.factor``.
+        min_insync_replicas: ``min.insync.replicas`` of topics this manager creates
+            (default None: the broker's); at most ``replication_factor``.
+        table_config: topic configs for the tables (and the discovery topic) this manager
+            creates, on top of :data:`TABLE_TOPIC_CONFIG`, e.g. ``{"segment.ms": "60000"}``;
+            ``cleanup.policy`` cannot be changed.
         timeout: seconds to wait for each admin request (default 15).
         extra_config: passed to the confluent-kafka AdminClient as is.
     """
@@ -35,17 +53,20 @@ class TopicManager:
         brokers: str | Iterable[str],
         *,
         replication_factor: int = -1,
+        min_insync_replicas: int | None = None,
+        table_config: Mapping[str, str] | None = None,
         timeout: float = 15.0,
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
-        if replication_factor == 0 or replication_factor < -1:
-            raise ConfigError(
-                f"replication_factor must be -1 (broker default) or >= 1, got {replication_factor}"
-            )
+        check_topic_settings(replication_factor, min_insync_replicas, table_config)
         if timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, got {timeout}")
         self._admin = AdminClient(client_config(brokers, extra_config))
         self._replication = replication_factor
+        self._topic_config: dict[str, str] = {}
+        if min_insync_replicas is not None:
+            self._topic_config["min.insync.replicas"] = str(min_insync_replicas)
+        self._table_config = {**TABLE_TOPIC_CONFIG, **(table_config or {})}
         self._timeout = timeout
 
     def partitions(self, topic: str) -> int | None:
@@ -94,18 +115,21 @@ class TopicManager:
 
     def ensure_compacted(self, topic: str, partitions: int, *, why: str) -> None:
         """Create the compacted ``topic`` or check the existing one: its partition count
-        (``why`` says why it matters) and that it is compacted."""
-        found = self._ensure(topic, partitions, {"cleanup.policy": "compact"})
+        (``why`` says why it matters) and that its ``cleanup.policy`` is exactly
+        ``compact``."""
+        found = self._ensure(topic, partitions, self._table_config)
         if found != partitions:
             raise TopicError(
                 f"topic {topic!r} has {found} partitions but {partitions} are needed: {why}"
             )
         policy = self.config(topic).get("cleanup.policy")
-        if policy is not None and "compact" not in policy:
+        if policy != "compact":
+            described = "no cleanup.policy" if policy is None else f"cleanup.policy={policy}"
             raise TopicError(
-                f"topic {topic!r} has cleanup.policy={policy}; it must be compacted or old "
-                f"keys get deleted: run kafka-configs --alter --entity-type topics "
-                f"--entity-name {topic} --add-config cleanup.policy=compact"
+                f"topic {topic!r} has {described}, but it must be exactly compact: a delete "
+                f"policy drops keys whose last update is older than the retention. Fix it "
+                f"with kafka-configs.sh --alter --entity-type topics --entity-name {topic} "
+                f"--add-config cleanup.policy=compact"
             )
 
     def delete(self, topics: Iterable[str]) -> None:
@@ -120,28 +144,88 @@ class TopicManager:
                 if "UNKNOWN_TOPIC" not in str(exc):
                     raise BrokerError(f"cannot delete topic {topic!r}: {exc}") from exc
 
-    def _ensure(self, topic: str, partitions: int, config: dict[str, str]) -> int:
+    def _ensure(self, topic: str, partitions: int, config: Mapping[str, str]) -> int:
         if partitions < 1:
             raise ConfigError(f"topic {topic!r}: partitions must be >= 1, got {partitions}")
         existing = self.partitions(topic)
         if existing is not None:
             return existing
-        new = NewTopic(topic, partitions, self._replication, config=config)
+        new = NewTopic(
+            topic, partitions, self._replication, config={**self._topic_config, **config}
+        )
         try:
             self._admin.create_topics([new])[topic].result(self._timeout)
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise BrokerError(f"cannot create topic {topic!r}: {exc}") from exc
-        created = self.partitions(topic)
-        if created is None:
-            raise TopicError(f"topic {topic!r} was created but its metadata is not visible")
-        return created
+        return self._wait_visible(topic)
+
+    def _wait_visible(self, topic: str) -> int:
+        """The partition count of a topic just created, once the metadata shows it with a
+        leader for every partition: on a cluster, the broker that answers may learn of a
+        new topic after the controller confirmed its creation."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                info = self._admin.list_topics(topic=topic, timeout=self._timeout).topics[topic]
+            except KafkaException as exc:
+                raise BrokerError(f"cannot read metadata of topic {topic!r}: {exc}") from exc
+            led = info.error is None and all(p.leader >= 0 for p in info.partitions.values())
+            if led and info.partitions:
+                return len(info.partitions)
+            if time.monotonic() >= deadline:
+                raise TopicError(
+                    f"topic {topic!r} was created but its metadata did not show a leader for "
+                    f"every partition within {self._timeout}s"
+                )
+            time.sleep(0.05)
 
     def config(self, topic: str) -> dict[str, str]:
         """The topic's configs as the broker describes them (name -> value)."""
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        try:
-            entries = self._admin.describe_configs([resource])[resource].result(self._timeout)
-        except KafkaException as exc:
-            raise BrokerError(f"cannot describe configs of topic {topic!r}: {exc}") from exc
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                entries = self._admin.describe_configs([resource])[resource].result(self._timeout)
+                break
+            except KafkaException as exc:
+                # a broker that has not yet learned of a topic just created says it is unknown
+                if "UNKNOWN_TOPIC" not in str(exc) or time.monotonic() >= deadline:
+                    raise BrokerError(f"cannot describe configs of topic {topic!r}: {exc}") from exc
+                time.sleep(0.05)
         return {name: entry.value for name, entry in entries.items() if entry.value is not None}
+
+
+def check_topic_settings(
+    replication_factor: int,
+    min_insync_replicas: int | None,
+    table_config: Mapping[str, str] | None = None,
+) -> None:
+    """Raise ConfigError unless the settings of topics to be created make sense."""
+    if table_config is not None:
+        if not isinstance(table_config, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in table_config.items()
+        ):
+            raise ConfigError(
+                f"table_config must map config names to strings, got {table_config!r}"
+            )
+        if table_config.get("cleanup.policy", "compact") != "compact":
+            raise ConfigError(
+                f"table_config sets cleanup.policy={table_config['cleanup.policy']}; tables "
+                "must be cleanup.policy=compact or old keys get deleted"
+            )
+    if replication_factor == 0 or replication_factor < -1:
+        raise ConfigError(
+            f"replication_factor must be -1 (broker default) or >= 1, got {replication_factor}"
+        )
+    if min_insync_replicas is None:
+        return
+    if min_insync_replicas < 1:
+        raise ConfigError(
+            f"min_insync_replicas must be >= 1 (or None: broker default), got {min_insync_replicas}"
+        )
+    if replication_factor != -1 and min_insync_replicas > replication_factor:
+        raise ConfigError(
+            f"min_insync_replicas={min_insync_replicas} exceeds replication_factor="
+            f"{replication_factor}: no write could ever be acknowledged by acks=all"
+        )

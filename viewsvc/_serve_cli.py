@@ -13,7 +13,7 @@ from confluent_kafka import KafkaException
 from discovery import DEFAULT_TOPIC
 from goka.errors import GokaError
 from viewsvc.nodes import NodeConfig, Router, ViewServer
-from viewsvc.options import config_option, extra_config
+from viewsvc.options import config_option, extra_config, topic_options
 from viewsvc.server_options import server_options, server_settings
 
 __all__ = ["route", "serve_view"]
@@ -62,7 +62,7 @@ _node_options = [
 def node_options(command: Any) -> Any:
     for option in reversed(_node_options):
         command = option(command)
-    return server_options(config_option(command))
+    return server_options(topic_options(config_option(command)))
 
 
 def _config(options: dict[str, Any]) -> NodeConfig:
@@ -72,6 +72,8 @@ def _config(options: dict[str, Any]) -> NodeConfig:
         advertise=options.pop("advertise"),
         discovery_topic=options.pop("discovery_topic"),
         heartbeat=options.pop("heartbeat"),
+        replication_factor=options.pop("replication_factor"),
+        min_insync_replicas=options.pop("min_insync_replicas"),
         member_id=options.pop("member_id"),
         security=settings.security,
         limits=settings.limits,

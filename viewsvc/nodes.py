@@ -44,6 +44,8 @@ class NodeConfig:
             or this machine's hostname when listening on all interfaces, with the bound port).
         discovery_topic: the discovery topic (default ``goka-discovery``).
         heartbeat: seconds between announcements (default 2).
+        replication_factor, min_insync_replicas: of the discovery topic if this node
+            creates it (default: the broker's defaults).
         member_id: this node's id (default ``<role>@<hostname>:<pid>:<random>``).
         security, limits, peer_ca_file, grace: see ``TableServer`` and ``ServeConfig``.
         extra_config: librdkafka settings for every Kafka client.
@@ -54,6 +56,8 @@ class NodeConfig:
     advertise: str = ""
     discovery_topic: str = DEFAULT_TOPIC
     heartbeat: float = 2.0
+    replication_factor: int = -1
+    min_insync_replicas: int | None = None
     member_id: str = ""
     security: ServerSecurity = field(default_factory=ServerSecurity)
     limits: Limits = field(default_factory=Limits)
@@ -81,7 +85,11 @@ class _Node:
             f"{self.role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         )
         self.membership = Membership(
-            brokers, config.discovery_topic, extra_config=config.extra_config
+            brokers,
+            config.discovery_topic,
+            replication_factor=config.replication_factor,
+            min_insync_replicas=config.min_insync_replicas,
+            extra_config=config.extra_config,
         )
         self.server: TableServer | None = None
         self.announcer: Announcer | None = None
@@ -114,7 +122,13 @@ class _Node:
             self.metrics.serve(config.metrics_port)
         self.advertised = _advertised(config, self.server.port)
         self.announcer = Announcer(
-            DiscoveryConfig(config.discovery_topic, self.advertised, config.heartbeat),
+            DiscoveryConfig(
+                config.discovery_topic,
+                self.advertised,
+                config.heartbeat,
+                config.replication_factor,
+                config.min_insync_replicas,
+            ),
             member_id=self.member_id,
             role=self.role,
             brokers=self.brokers,

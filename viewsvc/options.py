@@ -19,6 +19,7 @@ __all__ = [
     "connection_options",
     "extra_config",
     "setup_logging",
+    "topic_options",
 ]
 
 config_option = click.option(
@@ -28,6 +29,29 @@ config_option = click.option(
     metavar="KEY=VALUE",
     help="librdkafka setting (repeatable), e.g. session.timeout.ms=6000 or security.protocol=SSL",
 )
+
+
+def topic_options(command: Any) -> Any:
+    """``--replication-factor`` and ``--min-insync-replicas`` of the topics a command creates
+    (table, loop, discovery), as keyword arguments of the same names; both default to the
+    broker's defaults."""
+    command = click.option(
+        "--min-insync-replicas",
+        type=click.IntRange(min=1),
+        default=None,
+        envvar="GOKA_MIN_INSYNC_REPLICAS",
+        help="min.insync.replicas of the topics created (default: the broker's; "
+        "also $GOKA_MIN_INSYNC_REPLICAS)",
+    )(command)
+    return click.option(
+        "--replication-factor",
+        type=click.IntRange(min=-1),
+        default=-1,
+        show_default=True,
+        envvar="GOKA_REPLICATION_FACTOR",
+        help="replication factor of the topics created (-1: the broker's "
+        "default.replication.factor; also $GOKA_REPLICATION_FACTOR)",
+    )(command)
 
 
 def extra_config(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -71,7 +71,9 @@ class ProcessorServer:
         self.config = config
         self._processor = processor
         announced = processor.discovery
-        self._topic = announced.topic if isinstance(announced, DiscoveryConfig) else DEFAULT_TOPIC
+        self._discovery = (
+            announced if isinstance(announced, DiscoveryConfig) else DiscoveryConfig(DEFAULT_TOPIC)
+        )
         self.server: TableServer | None = None
         self._membership: Membership | None = None
         self.metrics: Metrics | None = None
@@ -79,7 +81,11 @@ class ProcessorServer:
     def started(self) -> None:
         processor, config = self._processor, self.config
         self._membership = Membership(
-            processor.brokers, self._topic, extra_config=processor.extra_config
+            processor.brokers,
+            self._discovery.topic,
+            replication_factor=self._discovery.replication_factor,
+            min_insync_replicas=self._discovery.min_insync_replicas,
+            extra_config=processor.extra_config,
         ).start()
         if config.metrics_port is not None:
             self.metrics = Metrics()

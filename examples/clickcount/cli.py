@@ -17,11 +17,11 @@ import click
 
 import goka
 from discovery import DiscoveryConfig
-from examples._running import run_processor
+from examples._running import demo_brokers_option, run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
 from viewsvc.metrics import Metrics
-from viewsvc.options import config_option, extra_config, setup_logging
+from viewsvc.options import config_option, extra_config, setup_logging, topic_options
 from viewsvc.serve import ServeConfig
 from viewsvc.server_options import given_server_flags, server_options, server_settings
 
@@ -120,6 +120,7 @@ def emit(
 )
 @click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
 @click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@topic_options
 @config_option
 def process(
     brokers: str,
@@ -137,6 +138,8 @@ def process(
     standby_replicas: int | None,
     stats_file: str | None,
     stats_interval: float,
+    replication_factor: int,
+    min_insync_replicas: int | None,
     config: tuple[str, ...],
     **server: Any,
 ) -> None:
@@ -169,7 +172,11 @@ def process(
     if advertise is not None or standby_replicas is not None:
         try:
             announce = DiscoveryConfig(
-                topic=discovery_topic, advertise=advertise or "", heartbeat=heartbeat
+                topic=discovery_topic,
+                advertise=advertise or "",
+                heartbeat=heartbeat,
+                replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
             )
         except goka.GokaError as exc:
             raise click.BadParameter(str(exc), param_hint="--advertise") from exc
@@ -184,6 +191,8 @@ def process(
         recover_ahead=recover_ahead,
         discovery=announce,
         serve=serving,
+        replication_factor=replication_factor,
+        min_insync_replicas=min_insync_replicas,
         extra_config=extra_config(config),
     )
     metrics = None
@@ -254,8 +263,9 @@ def view(
 @cli.command()
 @click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("--keys", type=click.IntRange(min=1), default=10, show_default=True)
-def demo(messages: int, keys: int) -> None:
-    """Start the dev broker and run emit -> process -> view as separate processes."""
+@demo_brokers_option
+def demo(messages: int, keys: int, brokers: str | None) -> None:
+    """Start the dev broker (or use --brokers); run emit -> process -> view as processes."""
     from examples.clickcount.demo import run_demo
 
-    sys.exit(run_demo(messages, keys))
+    sys.exit(run_demo(messages, keys, brokers))

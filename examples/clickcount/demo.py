@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import click
 
-from goka.devbroker import DevBroker
+from examples._running import demo_brokers
 
 _STEP_TIMEOUT = 120.0
 # One instance in the group: a short session timeout lets it join in seconds, not ~25 s.
@@ -50,10 +50,11 @@ def _running(command: list[str], **options: object) -> Iterator[subprocess.Popen
             child.wait()
 
 
-def run_demo(messages: int, keys: int) -> int:
-    with DevBroker() as broker, tempfile.TemporaryDirectory(prefix="goka-demo-") as storage:
-        brokers = broker.bootstrap
-        click.echo(f"dev broker at {brokers}")
+def run_demo(messages: int, keys: int, brokers: str | None = None) -> int:
+    with (
+        demo_brokers(brokers) as brokers,
+        tempfile.TemporaryDirectory(prefix="goka-demo-") as storage,
+    ):
         click.echo(f"emitting {messages} clicks for {keys} users ...")
         subprocess.run(
             _command(

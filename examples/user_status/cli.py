@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 import goka
+from examples._running import demo_brokers_option
 from examples.clickcount.app import define_clickcount
 from examples.clickcount.cli import emit as emit_clicks
 from examples.user_status.app import (
@@ -30,7 +31,7 @@ from examples.user_status.app import (
     define_user_status,
 )
 from goka import codec
-from viewsvc.options import config_option, extra_config, setup_logging
+from viewsvc.options import config_option, extra_config, setup_logging, topic_options
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 
@@ -151,6 +152,7 @@ def _wait_for_table(manager: goka.TopicManager, table: str, timeout: float, stop
     show_default=True,
     help="seconds the status service waits for the clicks table to exist",
 )
+@topic_options
 @config_option
 def process(
     brokers: str,
@@ -164,12 +166,18 @@ def process(
     partitioner: str,
     batch_size: int,
     table_timeout: float,
+    replication_factor: int,
+    min_insync_replicas: int | None,
     config: tuple[str, ...],
 ) -> None:
     """Run the click-count and/or user-status groups until SIGTERM or Ctrl-C; then print
     their final stats as JSON."""
     extra = extra_config(config)
-    manager = goka.TopicManager(brokers, extra_config=extra)
+    topics: dict[str, Any] = {
+        "replication_factor": replication_factor,
+        "min_insync_replicas": min_insync_replicas,
+    }
+    manager = goka.TopicManager(brokers, extra_config=extra, **topics)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
@@ -177,6 +185,7 @@ def process(
         "partitioner": partitioner,
         "batch_size": batch_size,
         "extra_config": extra,
+        **topics,
     }
     running: list[_Running] = []
     if service in ("all", "clicks"):
@@ -256,8 +265,9 @@ def view(
 @cli.command()
 @click.option("--messages", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--keys", type=click.IntRange(min=1), default=8, show_default=True)
-def demo(messages: int, keys: int) -> None:
-    """Start the dev broker; run both services and the emitters as separate processes."""
+@demo_brokers_option
+def demo(messages: int, keys: int, brokers: str | None) -> None:
+    """Start the dev broker (or use --brokers); run both services and the emitters."""
     from examples.user_status.demo import run_demo
 
-    sys.exit(run_demo(messages, keys))
+    sys.exit(run_demo(messages, keys, brokers))

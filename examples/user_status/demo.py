@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from goka.devbroker import DevBroker
+from examples._running import demo_brokers
 
 _STEP_TIMEOUT = 120.0
 _STATUSES = ["online", "away", "busy", "offline"]
@@ -35,11 +35,12 @@ def _stop(name: str, proc: subprocess.Popen[bytes]) -> bool:
     return code == 0
 
 
-def run_demo(messages: int, keys: int) -> int:
+def run_demo(messages: int, keys: int, brokers: str | None = None) -> int:
     services: dict[str, subprocess.Popen[bytes]] = {}
-    with DevBroker() as broker, tempfile.TemporaryDirectory(prefix="goka-demo-") as storage:
-        brokers = broker.bootstrap
-        click.echo(f"dev broker at {brokers}")
+    with (
+        demo_brokers(brokers) as brokers,
+        tempfile.TemporaryDirectory(prefix="goka-demo-") as storage,
+    ):
         try:
             click.echo(f"emitting {messages} clicks for {keys} users ...")
             subprocess.run(

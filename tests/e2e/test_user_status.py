@@ -117,8 +117,11 @@ def test_statuses_are_joined_with_the_click_counts(
     assert list(stop(clicks_service)["groups"]) == [clicks_group]
 
 
-def test_demo_prints_the_joined_table_and_exits_0(processes: ProcessGroup) -> None:
-    out = run(processes, "demo", "--messages", "400", "--keys", "4", timeout=240)
+def test_demo_prints_the_joined_table_and_exits_0(
+    goka_brokers: str, processes: ProcessGroup
+) -> None:
+    demo = ["demo", "--brokers", goka_brokers, "--messages", "400", "--keys", "4"]
+    out = run(processes, *demo, timeout=240)
     lines = out.splitlines()
     assert lines[-1] == "demo finished"
     rows = [line.split() for line in lines if line.split()[:1] == ["user-0"]]

@@ -1,15 +1,24 @@
-"""A broker outage does not kill a processor: its lookup view reconnects with backoff."""
+"""A broker outage does not kill a processor: its lookup view reconnects with backoff.
+
+On Kafka the outage is real: every node of the session's cluster stops and starts again with
+its data. Tansu keeps its topics in memory only, so its outage is played by a proxy in front
+of a dev broker of the test's own that drops every connection and refuses new ones.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 
 import goka
 from goka import codec
-from goka.devbroker import DevBroker, _free_loopback_port
+from goka._localproc import free_loopback_port
+from goka.devbroker import DevBroker
+from goka.pytest_plugin import TestBroker
 from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
 from tests.support.proxy import TcpProxy
 
@@ -18,12 +27,42 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TIMEOUT = 60.0
 
 
+Outage = Callable[[], AbstractContextManager[None]]
+
+
 @pytest.fixture
-def proxied() -> Iterator[tuple[str, TcpProxy]]:
-    """A dev broker of its own, reachable (and advertised) only through a cuttable proxy."""
-    port = _free_loopback_port()
-    with TcpProxy(port) as proxy, DevBroker(port=port, advertise=f"127.0.0.1:{proxy.port}") as b:
-        yield b.bootstrap, proxy
+def with_outage(goka_broker: TestBroker) -> Iterator[tuple[str, Outage]]:
+    """The bootstrap address, and a context manager during which the broker is down."""
+    kafka = goka_broker.kafka
+    if kafka is not None:
+
+        @contextlib.contextmanager
+        def stopped() -> Iterator[None]:
+            kafka.stop_all()
+            try:
+                yield
+            finally:
+                kafka.start_all()
+
+        yield goka_broker.bootstrap, stopped
+    elif goka_broker.kind == "tansu":
+        port = free_loopback_port()
+        with (
+            TcpProxy(port) as proxy,
+            DevBroker(port=port, advertise=f"127.0.0.1:{proxy.port}") as b,
+        ):
+
+            @contextlib.contextmanager
+            def cut() -> Iterator[None]:
+                proxy.cut()
+                try:
+                    yield
+                finally:
+                    proxy.restore()
+
+            yield b.bootstrap, cut
+    else:
+        pytest.skip("the test cannot stop an external broker (GOKA_TEST_BROKERS)")
 
 
 def wait_for(brokers: str, table: str, expected: dict[str, str]) -> None:
@@ -37,9 +76,9 @@ def wait_for(brokers: str, table: str, expected: dict[str, str]) -> None:
 
 
 def test_processor_with_lookup_survives_a_broker_outage(
-    proxied: tuple[str, TcpProxy], caplog: pytest.LogCaptureFixture
+    with_outage: tuple[str, Outage], caplog: pytest.LogCaptureFixture
 ) -> None:
-    brokers, proxy = proxied
+    brokers, outage = with_outage
     manager = goka.TopicManager(brokers)
     names_topic, requests_topic = unique("names"), unique("requests")
     manager.ensure_stream(names_topic, 2)
@@ -75,10 +114,9 @@ def test_processor_with_lookup_survives_a_broker_outage(
         wait_for(brokers, goka.group_table(greeter_group), {"r1": "hello ann"})
 
         caplog.clear()
-        proxy.cut()
-        time.sleep(4.0)  # an outage: every connection dropped and refused
-        assert [r.error for r in runners] == [None, None]
-        proxy.restore()
+        with outage():
+            time.sleep(4.0)  # every connection dropped and refused for a while
+            assert [r.error for r in runners] == [None, None]
         assert any("kafka client error" in r.getMessage() for r in caplog.records), (
             "the clients did not notice the outage"
         )

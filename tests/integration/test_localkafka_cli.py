@@ -1,0 +1,37 @@
+"""``python -m goka.localkafka``: prints the bootstrap servers of a real Kafka, keeps its data
+and logs in --dir, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+import goka
+from goka.pytest_plugin import require_local_kafka
+from tests.conftest import ProcessGroup, unique
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+
+def test_runs_until_sigterm_with_data_in_dir(processes: ProcessGroup, tmp_path: Path) -> None:
+    require_local_kafka()
+    proc = processes.start("-m", "goka.localkafka", "--dir", str(tmp_path))
+    assert proc.stdout is not None
+    bootstrap = proc.stdout.readline().strip()  # the first line, once Kafka serves clients
+    assert bootstrap.startswith("127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
+    topic = unique("cli")
+    manager = goka.TopicManager(bootstrap)
+    manager.ensure_stream(topic, 2)
+    with goka.Emitter(bootstrap, topic, goka.codec.String()) as emitter:
+        assert emitter.emit_sync("k", "v").offset == 0
+    assert any((tmp_path / "node-1" / "data").glob(f"{topic}-*")), "no partition dir in --dir"
+    assert (tmp_path / "node-1" / "kafka.log").exists()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "running (1 node(s)" in err
+    assert (tmp_path / "node-1" / "data").is_dir(), "--dir was removed on exit"
+    with pytest.raises(goka.BrokerError):
+        goka.TopicManager(bootstrap, timeout=2).partitions(topic)
