@@ -176,7 +176,7 @@ class Membership:
             partition = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
             consumer.assign([partition])
             # synced once everything written before we started is read (or at an EOF event:
-            # some brokers send none while the topic is written continuously)
+            # librdkafka sends none while the topic is written continuously)
             end = high_watermark(consumer, partition, timeout=30.0)
             position = 0
             while not self._stopping.is_set():

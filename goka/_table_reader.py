@@ -3,14 +3,16 @@
 Used by processors to recover their own and joined table partitions before processing, to
 keep joined and hot-standby partitions following, and by views.
 
-A partition has caught up when a partition-EOF event says so. For partitions that others
-keep writing (joined tables, views, standbys) reaching the high watermark queried when the
-partition was added counts too, since some brokers (Tansu) send no EOF event while a partition
-is written continuously. That queried watermark may be one batch short on the same brokers, so
-on reaching it the reader goes on once more to the end the latest fetch response reported
-(which is exact). A processor recovering its own table partition, which nobody else
-writes, waits for the EOF event only: the same brokers may report the high watermark one batch
-short, and starting on a store missing a batch would lose its updates.
+A partition has caught up when a partition-EOF event says so. librdkafka sends one only after
+a fetch at the end of the partition returns nothing, so for partitions that others keep
+writing (joined tables, views, standbys) it may never come, on Kafka as on any broker; there,
+reaching the high watermark queried when the partition was added counts too. On reaching it
+the reader goes on once more to the end the latest fetch response reported: on Kafka that is
+the queried end unless records arrived meanwhile (the copy is then fresher), and the dev
+broker (Tansu), whose ListOffsets answer is the base offset of the last batch + 1, would
+otherwise be caught up one batch short. A processor recovering its own table partition, which
+nobody else writes, waits for the EOF event only: starting on a store missing a batch would
+lose its updates, so it does not rely on any broker's ListOffsets answer.
 """
 
 from __future__ import annotations

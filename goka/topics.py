@@ -72,7 +72,8 @@ class TopicManager:
     def partitions(self, topic: str) -> int | None:
         """The partition count of ``topic``, or None if it does not exist."""
         try:
-            # all topics: a metadata request naming the topic may auto-create it on some brokers
+            # all topics: a metadata request naming the topic auto-creates it on brokers with
+            # auto.create.topics.enable=true (Kafka's default)
             metadata = self._admin.list_topics(timeout=self._timeout)
         except KafkaException as exc:
             raise BrokerError(f"cannot read metadata of topic {topic!r}: {exc}") from exc

@@ -50,7 +50,12 @@ def test_clickcount_counts_exactly(
     )
     manager = goka.TopicManager(goka_brokers)
     assert manager.wait_for(goka.group_table(group), 30) == 4  # co-partitioned with the input
-    assert manager.config(goka.group_table(group))["cleanup.policy"] == "compact"
+    table_config = manager.config(goka.group_table(group))
+    assert {name: table_config[name] for name in goka.topics.TABLE_TOPIC_CONFIG} == {
+        "cleanup.policy": "compact",
+        "segment.ms": "21600000",
+        "min.cleanable.dirty.ratio": "0.1",
+    }
     with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
         assert view.wait_running(30)
         expected = dict(collections.Counter(keys))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 import goka
 from goka import codec
@@ -147,3 +148,50 @@ def test_missing_input_topic_and_mismatched_table_are_refused(
     error = processor_factory(graph).join(60)
     assert isinstance(error, ProcessorError)
     assert "has 3 partitions but 2 are needed: tables must be co-partitioned" in str(error)
+
+
+@pytest.mark.parametrize("policy", ["compact,delete", "delete"])
+def test_a_table_topic_not_exactly_compacted_is_refused(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+    policy: str,
+) -> None:
+    topic = topic_factory("events", partitions=2)
+    group = unique("g")
+    table = goka.group_table(group)
+    admin = AdminClient({"bootstrap.servers": goka_brokers})
+    created = NewTopic(table, 2, -1, config={"cleanup.policy": policy})
+    admin.create_topics([created])[table].result(30)
+    try:
+        graph = goka.define_group(
+            group, goka.input(topic, codec.String(), count), goka.persist(codec.Int64())
+        )
+        error = processor_factory(graph).join(60)
+        assert isinstance(error, ProcessorError)
+        assert f"topic {table!r} has cleanup.policy={policy}, but it must be exactly compact" in (
+            str(error)
+        )
+        assert f"--entity-name {table} --add-config cleanup.policy=compact" in str(error)
+        assert goka.TopicManager(goka_brokers).config(table)["cleanup.policy"] == policy
+    finally:
+        goka.TopicManager(goka_brokers).delete([table])
+
+
+def test_created_topics_take_the_replication_settings(goka_brokers: str) -> None:
+    manager = goka.TopicManager(
+        goka_brokers,
+        replication_factor=1,
+        min_insync_replicas=1,
+        table_config={"segment.ms": "60000"},
+    )
+    table, stream = unique("table"), unique("stream")
+    try:
+        manager.ensure_table(table, 2)
+        manager.ensure_stream(stream, 2)
+        assert manager.config(table)["min.insync.replicas"] == "1"
+        assert manager.config(table)["segment.ms"] == "60000"
+        assert manager.config(table)["min.cleanable.dirty.ratio"] == "0.1"
+        assert manager.config(stream)["min.insync.replicas"] == "1"
+    finally:
+        manager.delete([table, stream])

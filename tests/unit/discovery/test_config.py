@@ -17,6 +17,8 @@ from goka.errors import ConfigError
         ({"advertise": "host:port"}, "is not host:port"),
         ({"heartbeat": 0}, "heartbeat must be positive"),
         ({"topic": ""}, "topic name is empty"),
+        ({"replication_factor": -2}, "replication_factor must be -1"),
+        ({"replication_factor": 1, "min_insync_replicas": 2}, "exceeds replication_factor=1"),
     ],
 )
 def test_bad_discovery_config(kwargs: dict[str, object], match: str) -> None:
