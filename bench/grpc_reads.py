@@ -1,11 +1,13 @@
 """gRPC reads: Get (bare-grpcio ceiling, local, forwarded, smart client), GetMany and Scan.
 
-    python -m bench.grpc_reads [--brokers B] [--seconds 5] [--rounds 3] [--keys 100000]
-        [--partitions 4] [--record]
+    python -m bench.grpc_reads [--brokers B | --kafka] [--seconds 5] [--rounds 3]
+        [--keys 100000] [--partitions 4] [--record]
 
-Without ``--brokers`` the dev broker is started. ``--keys`` keys (values of ``--value-bytes``
-bytes) are written straight to a fresh compacted table topic with the murmur2 partitioner;
-then five server OS processes start, each on its own port on 127.0.0.1:
+The broker: the Tansu dev broker started for the run by default, ``--kafka`` a real Apache
+Kafka started for the run (``goka.localkafka``, one KRaft node on this machine), or
+``--brokers B`` an external one; the records and the JSON name it. ``--keys`` keys (values
+of ``--value-bytes`` bytes) are written straight to a fresh compacted table topic with the
+murmur2 partitioner; then five server OS processes start, each on its own port on 127.0.0.1:
 
 - **view**: ``python -m viewsvc serve-view`` holding every partition (LMDB under a temporary
   directory), announcing on a fresh discovery topic (heartbeat 0.5 s);
@@ -77,7 +79,7 @@ import lmdb  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import brokers_for, die_with_parent, machine  # noqa: E402
+from bench._common import Broker, add_broker_arguments, broker_for, die_with_parent, machine  # noqa: E402
 from goka import codec  # noqa: E402
 from goka.partitioner import get_partitioner  # noqa: E402
 from viewsvc import Client  # noqa: E402
@@ -646,7 +648,11 @@ def _machine() -> str:
 
 
 def record(
-    args: argparse.Namespace, rows: dict[str, dict[str, float]], started: str, load: float
+    args: argparse.Namespace,
+    broker: Broker,
+    rows: dict[str, dict[str, float]],
+    started: str,
+    load: float,
 ) -> None:
     checks = verdicts(rows)
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -654,9 +660,10 @@ def record(
         text = text.rstrip("\n") + "\n\n## grpc_reads\n\n" + _SECTION_INTRO
     command = "python -m bench.grpc_reads " + shlex.join(sys.argv[1:])
     section = (
-        f"\n### {started}\n\n"
+        f"\n### {started}, {broker.description.split(' (', 1)[0]}\n\n"
         f"- Machine: {machine(f'grpcio {grpc.__version__}', f'py-lmdb {lmdb.__version__}')}\n"
         f"- Date: {started} (load average {load:.2f} before the run)\n"
+        f"- Broker: {broker.description}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.keys:,} keys of "
         f"{args.value_bytes} bytes, {args.partitions} partitions, {args.rounds} rounds of "
         f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up)\n\n"
@@ -681,7 +688,8 @@ request size and streams per connection, health and reflection); `ceiling_fwd` g
 bare grpcio server that only passes each Get on to the ceiling (the least a Python gRPC hop
 costs: the reference for the forwarded figures). Each server is its own OS process; the load
 generator is the benchmark process (C threads sharing one channel for concurrency C), all on
-the same machine, with the dev broker. Figures are medians over the rounds; `srv CPU us/req`
+the same machine, with the broker named in each entry (until 2026-11-22 always the dev
+broker, Tansu 0.6.0). Figures are medians over the rounds; `srv CPU us/req`
 is the CPU time of the serving processes per request (router + view for forwarded), `cli CPU`
 the load generator's share of one core, `other CPU` the cores busy with anything else (other
 users of the shared machine: above ~0.1 the figures are disturbed).
@@ -756,7 +764,7 @@ def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", help="bootstrap servers (default: start the dev broker)")
+    add_broker_arguments(parser)
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before each one")
     parser.add_argument(
@@ -787,14 +795,16 @@ def main() -> None:
         parser.error("--value-bytes must be at least 16")
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]
-    with brokers_for(args.brokers) as brokers:
-        rows = run(args, brokers)
+    with broker_for(args) as broker:
+        print(f"broker: {broker.description} at {broker.bootstrap}", flush=True)
+        rows = run(args, broker.bootstrap)
     print(figures_table(rows))
     print(verdict_table(verdicts(rows)))
     if args.record:
-        record(args, rows, started, load)
+        record(args, broker, rows, started, load)
     result = {
         "benchmark": "grpc_reads",
+        "broker": broker.description,
         "rows": rows,
         "load_before": load,
         "machine": _machine(),

@@ -88,7 +88,9 @@ class LocalKafka:
     ``stop_all()`` shuts every node down cleanly (SIGTERM), ``kill(node)`` SIGKILLs one,
     ``stop(node)`` stops one cleanly, ``restart(node)``/``start_all()`` start stopped nodes
     again on the same ports and data. Usable as a context manager; leaving it removes the
-    data directory if this object created it.
+    data directory if this object created it. On Linux each node gets SIGKILL when the thread
+    that started it ends, so even a SIGKILLed parent leaves no Kafka behind: start and restart
+    nodes from a thread that lives as long as you need them.
 
     Args:
         brokers: 1 (a combined broker+controller) or 3 (three of them, each a voter).

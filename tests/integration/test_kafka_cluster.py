@@ -117,5 +117,3 @@ def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: Local
         assert runner.error is None
     finally:
         assert runner.stop() is None
-    stats = processor.stats()
-    assert sum(p["messages_in"] for p in stats["partitions"].values()) == 3 * len(KEYS)

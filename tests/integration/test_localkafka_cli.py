@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import goka
+from goka.errors import BrokerError
 from goka.pytest_plugin import require_local_kafka
 from tests.conftest import ProcessGroup, unique
 
@@ -33,5 +34,5 @@ def test_runs_until_sigterm_with_data_in_dir(processes: ProcessGroup, tmp_path: 
     assert proc.returncode == 0, err
     assert "running (1 node(s)" in err
     assert (tmp_path / "node-1" / "data").is_dir(), "--dir was removed on exit"
-    with pytest.raises(goka.BrokerError):
+    with pytest.raises(BrokerError):
         goka.TopicManager(bootstrap, timeout=2).partitions(topic)
