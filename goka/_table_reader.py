@@ -46,6 +46,10 @@ class TableReader:
     def __init__(self, config: dict[str, Any]) -> None:
         self._consumer = Consumer(
             {
+                # an EOF event needs a fetch at the end to come back empty, which the broker
+                # holds for fetch.wait.max.ms (librdkafka: 500): shorter, so a recovery ends
+                # soon after its last record and followers see new records sooner
+                "fetch.wait.max.ms": 100,
                 **config,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
