@@ -23,7 +23,17 @@ from goka._localproc import die_with_parent
 from goka.devbroker import DevBroker
 from goka.localkafka import KAFKA_VERSION, LocalKafka
 
-__all__ = ["Broker", "add_broker_arguments", "broker_for", "die_with_parent", "machine"]
+__all__ = [
+    "RESULTS",
+    "Broker",
+    "add_broker_arguments",
+    "add_to_results",
+    "broker_for",
+    "die_with_parent",
+    "machine",
+]
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -125,3 +135,18 @@ def machine(*versions: str) -> str:
         memory = f", {kib / (1 << 20):.0f} GiB"
     described = f"{os.cpu_count()} vCPU {model} ({platform.machine()}){memory}"
     return ", ".join((described, f"Python {platform.python_version()}", *versions))
+
+
+def add_to_results(benchmark: str, entry: str, intro: str = "") -> None:
+    """Append ``entry`` (a dated ``###`` section) at the end of the ``## benchmark`` section
+    of RESULTS.md, before the next section; the section is created (with ``intro``) if
+    missing. The file is read now, so runs recorded meanwhile are kept."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    heading = f"\n## {benchmark}\n"
+    if heading not in text:
+        text = text.rstrip("\n") + f"\n{heading}\n" + intro
+    start = text.index(heading) + 1
+    end = text.find("\n## ", start)
+    end = len(text) if end < 0 else end
+    RESULTS.write_text(text[:end].rstrip("\n") + "\n" + entry + text[end:])
+    print(f"recorded in {RESULTS.relative_to(RESULTS.parent.parent)}")

@@ -79,7 +79,14 @@ import lmdb  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import Broker, add_broker_arguments, broker_for, die_with_parent, machine  # noqa: E402
+from bench._common import (  # noqa: E402
+    Broker,
+    add_broker_arguments,
+    add_to_results,
+    broker_for,
+    die_with_parent,
+    machine,
+)
 from goka import codec  # noqa: E402
 from goka.partitioner import get_partitioner  # noqa: E402
 from viewsvc import Client  # noqa: E402
@@ -88,7 +95,6 @@ from viewsvc.server import add_health_and_reflection, bounded_server  # noqa: E4
 from viewsvc.v1 import table_pb2 as pb  # noqa: E402
 from viewsvc.v1 import table_pb2_grpc  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 CONCURRENCY = (1, 16)
 GET_VARIANTS = ("ceiling", "ceiling_cfg", "ceiling_fwd", "local", "forwarded", "smart")
 TARGETS = {
@@ -655,13 +661,10 @@ def record(
     load: float,
 ) -> None:
     checks = verdicts(rows)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if "\n## grpc_reads\n" not in text:
-        text = text.rstrip("\n") + "\n\n## grpc_reads\n\n" + _SECTION_INTRO
     command = "python -m bench.grpc_reads " + shlex.join(sys.argv[1:])
     section = (
         f"\n### {started}, {broker.description.split(' (', 1)[0]}\n\n"
-        f"- Machine: {machine(f'grpcio {grpc.__version__}', f'py-lmdb {lmdb.__version__}')}\n"
+        f"- Machine: {_machine()}\n"
         f"- Date: {started} (load average {load:.2f} before the run)\n"
         f"- Broker: {broker.description}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.keys:,} keys of "
@@ -669,12 +672,7 @@ def record(
         f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up)\n\n"
         f"{figures_table(rows)}\n\n{verdict_table(checks)}\n"
     )
-    # the new run goes last in the grpc_reads section, before the next section if any
-    start = text.index("\n## grpc_reads\n") + 1
-    end = text.find("\n## ", start)
-    end = len(text) if end < 0 else end
-    RESULTS.write_text(text[:end].rstrip("\n") + "\n" + section + text[end:])
-    print(f"recorded in {RESULTS.relative_to(ROOT)}")
+    add_to_results("grpc_reads", section, _SECTION_INTRO)
 
 
 _SECTION_INTRO = """\

@@ -76,11 +76,10 @@ import lmdb  # noqa: E402
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import Broker, add_broker_arguments, broker_for, machine  # noqa: E402
+from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, machine  # noqa: E402
 from examples.clickcount import define_clickcount  # noqa: E402
 from goka import codec  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 RATIO_TARGET = 1.0
 """On Kafka: processor msgs/s at least this multiple of the reference loop's."""
 RATE_TARGET = 100_000
@@ -501,15 +500,7 @@ def record(
         f"assignment {result['assigned_ratio']:.2f}, steady {result['steady_ratio']:.2f}); "
         f"target {result['target']}: {'pass' if result['met'] else 'FAIL'}**\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"  # re-read now
-    if "\n## processor_throughput\n" not in text:
-        text = text.rstrip("\n") + "\n\n## processor_throughput\n"
-    # the new run goes last in the processor_throughput section, before the next section
-    start = text.index("\n## processor_throughput\n") + 1
-    end = text.find("\n## ", start)
-    end = len(text) if end < 0 else end
-    RESULTS.write_text(text[:end].rstrip("\n") + "\n" + section + text[end:])
-    print(f"recorded in {RESULTS.relative_to(ROOT)}")
+    add_to_results("processor_throughput", section)
 
 
 # -- main -------------------------------------------------------------------------------------

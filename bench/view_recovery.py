@@ -79,12 +79,11 @@ import lmdb  # noqa: E402
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import Broker, add_broker_arguments, broker_for, machine  # noqa: E402
+from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, machine  # noqa: E402
 from discovery.membership import ensure_discovery_topic  # noqa: E402
 from goka import codec  # noqa: E402
 from viewsvc.nodes import NodeConfig, ViewServer  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 TARGET = 0.5
 """On the dev broker: pod rows/s must be at least this share of raw rows/s."""
 KAFKA_RATE_TARGET = 0.9
@@ -432,15 +431,7 @@ def record(
         f"**{line}**\n\n"
         f"Every run:\n\n{runs_table(runs)}\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"  # re-read now
-    if "\n## view_recovery\n" not in text:
-        text = text.rstrip("\n") + "\n\n## view_recovery\n\n" + _SECTION_INTRO
-    # the new run goes last in the view_recovery section, before the next section if any
-    start = text.index("\n## view_recovery\n") + 1
-    end = text.find("\n## ", start)
-    end = len(text) if end < 0 else end
-    RESULTS.write_text(text[:end].rstrip("\n") + "\n" + section + text[end:])
-    print(f"recorded in {RESULTS.relative_to(ROOT)}")
+    add_to_results("view_recovery", section, _SECTION_INTRO)
 
 
 # -- main -------------------------------------------------------------------------------------
