@@ -114,6 +114,7 @@ def test_one_standby_per_partition_replaced_on_leave_and_taking_over(
 
         members[2].send_signal(signal.SIGTERM)  # a member leaves: standbys are re-placed
         assert members[2].wait(60) == 0
+
         def survivor_standbys_caught_up() -> bool:
             held = partition_stats(stats[1])
             standbys = [s for s in held.values() if s["state"] == "standby"]
