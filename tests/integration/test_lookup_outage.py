@@ -128,7 +128,10 @@ def test_processor_with_lookup_survives_a_broker_outage(
         while runners[1].processor.stats()["lookups"] != {names_table: "running"}:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        time.sleep(1.0)
+        lookup_view = runners[1].processor._lookups[names_table]
+        while lookup_view.get("u2") != "bob":  # lookups are eventually consistent
+            assert time.monotonic() < deadline, "the lookup view did not see u2 after the outage"
+            time.sleep(0.1)
         with goka.Emitter(brokers, requests_topic, codec.String()) as emitter:
             emitter.emit_sync("r2", "u2")
         wait_for(brokers, goka.group_table(greeter_group), {"r1": "hello ann", "r2": "hello bob"})
