@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import confluent_kafka
+import lmdb
+
 from goka._localproc import die_with_parent
 from goka.devbroker import DevBroker
 from goka.localkafka import KAFKA_VERSION, LocalKafka
@@ -30,6 +33,7 @@ __all__ = [
     "add_to_results",
     "broker_for",
     "die_with_parent",
+    "kafka_machine",
     "machine",
 ]
 
@@ -150,3 +154,12 @@ def add_to_results(benchmark: str, entry: str, intro: str = "") -> None:
     end = len(text) if end < 0 else end
     RESULTS.write_text(text[:end].rstrip("\n") + "\n" + entry + text[end:])
     print(f"recorded in {RESULTS.relative_to(RESULTS.parent.parent)}")
+
+
+def kafka_machine() -> str:
+    """``machine()`` with the versions a Kafka-reading benchmark depends on."""
+    librdkafka = confluent_kafka.libversion()[0]
+    return machine(
+        f"confluent-kafka {confluent_kafka.__version__} (librdkafka {librdkafka})",
+        f"py-lmdb {lmdb.__version__}",
+    )

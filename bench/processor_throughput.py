@@ -71,12 +71,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import confluent_kafka  # noqa: E402
-import lmdb  # noqa: E402
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, machine  # noqa: E402
+from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, kafka_machine  # noqa: E402
 from examples.clickcount import define_clickcount  # noqa: E402
 from goka import codec  # noqa: E402
 
@@ -448,7 +446,7 @@ def summary(
             }
             for r in rounds
         ],
-        "machine": _machine(),
+        "machine": kafka_machine(),
     }
 
 
@@ -470,14 +468,6 @@ def runs_table(rounds: list[Round]) -> str:
             f"| {r.steady_ratio:.2f} | | | |"
         )
     return "\n".join(lines)
-
-
-def _machine() -> str:
-    librdkafka = confluent_kafka.libversion()[0]
-    return machine(
-        f"confluent-kafka {confluent_kafka.__version__} (librdkafka {librdkafka})",
-        f"py-lmdb {lmdb.__version__}",
-    )
 
 
 def record(

@@ -74,12 +74,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import confluent_kafka  # noqa: E402
-import lmdb  # noqa: E402
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 
 import goka  # noqa: E402
-from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, machine  # noqa: E402
+from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, kafka_machine  # noqa: E402
 from discovery.membership import ensure_discovery_topic  # noqa: E402
 from goka import codec  # noqa: E402
 from viewsvc.nodes import NodeConfig, ViewServer  # noqa: E402
@@ -405,14 +403,6 @@ rows/s; on Kafka pod and view each at least 90% of raw rows/s with at most 2x it
 """
 
 
-def _machine() -> str:
-    librdkafka = confluent_kafka.libversion()[0]
-    return machine(
-        f"confluent-kafka {confluent_kafka.__version__} (librdkafka {librdkafka})",
-        f"py-lmdb {lmdb.__version__}",
-    )
-
-
 def record(
     args: argparse.Namespace, broker: Broker, runs: list[Run], fill_s: float, started: str
 ) -> None:
@@ -421,7 +411,7 @@ def record(
     command = "python -m bench.view_recovery " + shlex.join(sys.argv[1:])
     section = (
         f"\n### {started}, {broker.description.split(' (', 1)[0]}\n\n"
-        f"- Machine: {_machine()}\n"
+        f"- Machine: {kafka_machine()}\n"
         f"- Date: {started}\n"
         f"- Broker: {broker.description}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.rows:,} keys of {args.value_bytes}"
@@ -527,7 +517,7 @@ def main() -> None:
             f"{KAFKA_CPU_TARGET:g}x raw's cpu us/row (Kafka)"
         ),
         "met": met,
-        "machine": _machine(),
+        "machine": kafka_machine(),
     }
     print(json.dumps(summary), flush=True)
 

@@ -8,9 +8,10 @@ import contextlib
 import ctypes
 import signal
 import socket
+import subprocess
 import sys
 
-__all__ = ["die_with_parent", "free_loopback_port"]
+__all__ = ["die_with_parent", "free_loopback_port", "terminate"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -32,3 +33,16 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def terminate(proc: subprocess.Popen[bytes], signum: int, timeout: float) -> None:
+    """Stop ``proc`` with ``signum`` (its clean shutdown), SIGKILL it after ``timeout`` seconds;
+    returns once it exited. Nothing happens if it already exited."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signum)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

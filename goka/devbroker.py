@@ -22,7 +22,7 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient
 
-from goka._localproc import die_with_parent, free_loopback_port
+from goka._localproc import die_with_parent, free_loopback_port, terminate
 from goka.errors import DevBrokerError
 
 __all__ = ["DevBroker"]
@@ -156,13 +156,7 @@ class DevBroker:
             return ""
 
     def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # Tansu exits at once on SIGINT, not on SIGTERM
-            try:
-                proc.wait(self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, signal.SIGINT, self._stop_timeout)  # Tansu exits on SIGINT, not SIGTERM
 
     def stop(self) -> None:
         """Stop the broker (idempotent) and remove its log file."""

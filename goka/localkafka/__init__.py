@@ -17,6 +17,7 @@ session timeout, a cleaner that looks for work often).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import signal
@@ -32,7 +33,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from goka._localproc import die_with_parent, free_loopback_port
+from goka._localproc import die_with_parent, free_loopback_port, terminate
 from goka.errors import LocalKafkaError
 from goka.localkafka._java import KAFKA_VERSION, java_command, kafka_classpath
 
@@ -347,6 +348,12 @@ class LocalKafka:
         clients); each node is asked directly."""
         deadline = time.monotonic() + self._start_timeout
         pending = set(node_ids)
+        admins = {
+            node_id: AdminClient(
+                {"bootstrap.servers": f"127.0.0.1:{self._nodes[node_id].port}", "log_level": 0}
+            )
+            for node_id in node_ids
+        }
         while pending:
             for node_id in sorted(pending):
                 node = self._nodes[node_id]
@@ -355,7 +362,7 @@ class LocalKafka:
                         f"Kafka node {node_id} exited while starting; its log "
                         f"({node.log_path}) ends with:\n{_tail(node.log_path)}"
                     )
-                if self._registered(node):
+                if _registered(admins[node_id], node_id):
                     pending.discard(node_id)
             if not pending:
                 return
@@ -367,24 +374,10 @@ class LocalKafka:
                 )
             time.sleep(0.2)
 
-    def _registered(self, node: _Node) -> bool:
-        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{node.port}", "log_level": 0})
-        try:
-            metadata = admin.list_topics(timeout=1.0)
-        except Exception:  # noqa: BLE001 - not up yet; retried until the deadline
-            return False
-        return node.node_id in metadata.brokers
-
     def _terminate(self, node: _Node) -> None:
         proc, node.proc = node.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(self._stop_timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            terminate(proc, signal.SIGTERM, self._stop_timeout)  # a controlled shutdown
 
     def _shutdown(self, *, kill: bool) -> None:
         running = [n for n in self._nodes.values() if n.proc is not None and n.proc.poll() is None]
@@ -403,10 +396,17 @@ class LocalKafka:
             node.proc = None
 
 
+def _registered(admin: AdminClient, node_id: int) -> bool:
+    """Whether the node that ``admin`` asks answers metadata requests and lists itself."""
+    try:
+        metadata = admin.list_topics(timeout=1.0)
+    except Exception:  # noqa: BLE001 - not up yet; retried until the deadline
+        return False
+    return node_id in metadata.brokers
+
+
 def _cluster_id() -> str:
     """A random KRaft cluster id: 16 bytes in URL-safe base64 without padding."""
-    import base64
-
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 

@@ -30,37 +30,28 @@ TIMEOUT = 60.0
 Outage = Callable[[], AbstractContextManager[None]]
 
 
+@contextlib.contextmanager
+def outage(down: Callable[[], None], up: Callable[[], None]) -> Iterator[None]:
+    down()
+    try:
+        yield
+    finally:
+        up()
+
+
 @pytest.fixture
 def with_outage(goka_broker: TestBroker) -> Iterator[tuple[str, Outage]]:
     """The bootstrap address, and a context manager during which the broker is down."""
     kafka = goka_broker.kafka
     if kafka is not None:
-
-        @contextlib.contextmanager
-        def stopped() -> Iterator[None]:
-            kafka.stop_all()
-            try:
-                yield
-            finally:
-                kafka.start_all()
-
-        yield goka_broker.bootstrap, stopped
+        yield goka_broker.bootstrap, lambda: outage(kafka.stop_all, kafka.start_all)
     elif goka_broker.kind == "tansu":
         port = free_loopback_port()
         with (
             TcpProxy(port) as proxy,
             DevBroker(port=port, advertise=f"127.0.0.1:{proxy.port}") as b,
         ):
-
-            @contextlib.contextmanager
-            def cut() -> Iterator[None]:
-                proxy.cut()
-                try:
-                    yield
-                finally:
-                    proxy.restore()
-
-            yield b.bootstrap, cut
+            yield b.bootstrap, lambda: outage(proxy.cut, proxy.restore)
     else:
         pytest.skip("the test cannot stop an external broker (GOKA_TEST_BROKERS)")
 
