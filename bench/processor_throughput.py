@@ -1,9 +1,9 @@
 """Processor throughput: click-count with LMDB storage and changelog, on pre-filled input,
 next to a hand-written reference loop doing the same work without the library.
 
-    python bench/processor_throughput.py [--brokers B | --kafka] [--messages 200000]
+    python bench/processor_throughput.py [--brokers B | --kafka] [--messages 1000000]
         [--keys 10000] [--partitions 8] [--batch-size 10000] [--hot-standby] [--runs 1]
-        [--record]
+        [--reference-defaults] [--record]
 
 The broker: the Tansu dev broker started for the run by default, ``--kafka`` a real Apache
 Kafka started for the run (``goka.localkafka``, one KRaft node on this machine), or
@@ -17,7 +17,9 @@ alternates from run to run; ``--runs`` > 1 gives medians):
 - **reference**: a hand-written loop doing the work of the processor's at-least-once
   protocol minus the library: a plain confluent-kafka Consumer in its own group (subscribe,
   range assignment, earliest, manual commit) takes up to ``--batch-size`` messages that are
-  there (``consume(n, 0)``, else ``poll(0.1)`` for a first one, as the processor), counts
+  there (``consume(n, 0)``, else ``poll(0.1)`` for a first one, as the processor; with the
+  processor's ``fetch.wait.max.ms`` and ``fetch.queue.backoff.ms``, or librdkafka's
+  defaults with ``--reference-defaults``), counts
   per key in a Python dict, produces each key's count after the batch as decimal text
   (codec.Int64's encoding) to a compacted changelog topic, in the input message's partition,
   with a plain Producer (``enable.idempotence``, ``linger.ms`` 5: the processor's producer
@@ -77,6 +79,7 @@ import goka  # noqa: E402
 from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, kafka_machine  # noqa: E402
 from examples.clickcount import define_clickcount  # noqa: E402
 from goka import codec  # noqa: E402
+from goka.processor import INPUT_CONSUMER_DEFAULTS  # noqa: E402
 
 RATIO_TARGET = 1.0
 """On Kafka: processor msgs/s at least this multiple of the reference loop's."""
@@ -245,6 +248,7 @@ class ReferenceLoop:
     def __init__(self, brokers: str, topic: str, changelog: str, args: argparse.Namespace):
         self._brokers, self._topic, self._changelog = brokers, topic, changelog
         self._batch_size, self._timeout = args.batch_size, args.timeout
+        self._defaults = args.reference_defaults
         self._group = f"bench-reference-{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
         self.counts: dict[bytes, int] = {}
@@ -275,6 +279,7 @@ class ReferenceLoop:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range",
+                **({} if self._defaults else INPUT_CONSUMER_DEFAULTS),  # the processor's
             }
         )
         producer = Producer(
@@ -414,6 +419,9 @@ def summary(
         "partitions": args.partitions,
         "batch_size": args.batch_size,
         "hot_standby": args.hot_standby,
+        "reference_consumer": "librdkafka's defaults"
+        if args.reference_defaults
+        else f"the processor's {INPUT_CONSUMER_DEFAULTS}",
         "runs": len(rounds),
         "msgs_per_s": round(msgs_per_s),
         "reference_msgs_per_s": round(median(lambda r: r.reference.per_s)),
@@ -482,8 +490,8 @@ def record(
         f"- Broker: {broker.description}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.messages:,} messages over "
         f"{args.keys:,} keys, {args.partitions} partitions, batch size {args.batch_size:,}"
-        f"{', hot standby' if args.hot_standby else ''}; emit {result['emit_msgs_per_s']:,} "
-        "msgs/s)\n\n"
+        f"{', hot standby' if args.hot_standby else ''}; the reference's consumer with "
+        f"{result['reference_consumer']}; emit {result['emit_msgs_per_s']:,} msgs/s)\n\n"
         f"{runs_table(rounds)}\n\n"
         f"**processor {result['msgs_per_s']:,} msgs/s, reference loop "
         f"{result['reference_msgs_per_s']:,} msgs/s: ratio {result['ratio']:.2f} (from the "
@@ -539,7 +547,7 @@ def run(args: argparse.Namespace, broker: Broker) -> tuple[float, list[Round]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_broker_arguments(parser)
-    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=10_000)
@@ -549,6 +557,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--runs", type=int, default=1, help="processor and reference this many times each"
+    )
+    parser.add_argument(
+        "--reference-defaults",
+        action="store_true",
+        help="the reference's consumer with librdkafka's defaults, not the processor's settings",
     )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()

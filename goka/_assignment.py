@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from goka._partition import PartitionTask
 from goka._table_reader import TableReader
@@ -48,6 +48,8 @@ class Assignment:
     inputs: list[str]
     hot_standby: bool
     partition_count: int
+    cache: bool = False
+    """Give running partitions a value cache (see ``PartitionTask.cache``)."""
     on_change: Callable[[], None] = lambda: None
     """Called after partitions are assigned, released, or start running."""
     tasks: dict[int, PartitionTask] = field(default_factory=dict)
@@ -103,6 +105,8 @@ class Assignment:
         consumer.assign(assigned)
         consumer.pause(assigned)
         partitions = sorted({tp.partition for tp in assigned})
+        idle = self._idle()
+        started = []
         for partition in partitions:
             topics = {tp.topic for tp in assigned if tp.partition == partition}
             if topics != set(self.inputs):
@@ -115,12 +119,20 @@ class Assignment:
                 )
             self._standby.discard(partition)
             stores = self._open(partition)
-            task = PartitionTask(partition, stores.table, join_stores=stores.joins)
+            task = PartitionTask(
+                partition,
+                stores.table,
+                join_stores=stores.joins,
+                cache={} if self.cache and stores.table is not None else None,
+            )
             task.pending = self._follow(partition, stores, assigned=True)
             with self._lock:
                 self.tasks[partition] = task
             if not task.pending:
                 self._run(consumer, task)
+                started.append(task)
+        if idle:
+            self._wake_fetchers(consumer, started)
         self.on_change()
 
     def release(self, partitions: list[int]) -> list[PartitionTask]:
@@ -175,14 +187,17 @@ class Assignment:
     def step(self, consumer: Consumer, max_records: int, timeout: float) -> bool:
         """Reads one chunk of followed table partitions; True while any partition recovers.
 
-        Waits up to ``timeout`` for records only while a partition recovers: partitions that
-        are just followed (joins, standbys) must not slow the input down.
+        Waits up to ``timeout`` for records only while a partition recovers and none runs:
+        partitions that are just followed (joins, standbys) or still recover must not slow
+        the input of running ones down.
         """
         reader = self.reader
         if reader is None or not reader.partitions:
             return False
+        idle = self._idle()
+        started = []
         recovering = any(task.state == "recovering" for task in self.tasks.values())
-        result = reader.read(max_records, timeout if recovering else 0.0)
+        result = reader.read(max_records, timeout if recovering and idle else 0.0)
         for (_, partition), records in result.records.items():
             task = self.tasks.get(partition)
             if task is not None and task.state == "recovering":
@@ -199,6 +214,9 @@ class Assignment:
                 if self.graph.table is not None:  # we write it from now on; joins go on
                     reader.remove(self.graph.table, partition)
                 self._run(consumer, task)
+                started.append(task)
+        if idle:
+            self._wake_fetchers(consumer, started)
         return any(task.state == "recovering" for task in self.tasks.values())
 
     def _count_standby(self, records: dict[tuple[str, int], int]) -> None:
@@ -219,6 +237,40 @@ class Assignment:
             consumer.seek(TopicPartition(topic, task.partition, offset))
         task.rewind.clear()
         self.on_change()
+
+    def _idle(self) -> bool:
+        """No partition runs: every input partition is paused."""
+        return not any(task.state == "running" for task in self.tasks.values())
+
+    def _wake_fetchers(self, consumer: Consumer, started: list[PartitionTask]) -> None:
+        """Have the first partitions that run after all were paused fetched now, not in up
+        to a second.
+
+        librdkafka's resume() does not wake the thread of the broker that leads a partition
+        (librdkafka 2.x, rd_kafka_toppar_pause_resume); with every partition it fetches
+        paused, that thread sleeps up to a second before it sees a resumed one. A
+        ListOffsets request goes to that very thread and wakes it, and is answered at once
+        as no fetch is outstanding: one request per leader, from this thread (sent from
+        another, it can reach the broker thread before the resume does and wake it for
+        nothing). Once partitions run, their fetches keep the threads going, and a partition
+        resumed later joins a fetch within ``fetch.wait.max.ms``.
+        """
+        if not started:
+            return
+        woken: set[int] = set()
+        try:
+            for topic in self.inputs:
+                leaders = consumer.list_topics(topic, timeout=1.0).topics[topic].partitions
+                for task in started:
+                    partition = leaders.get(task.partition)
+                    leader = partition.leader if partition is not None else -1
+                    if leader not in woken:
+                        woken.add(leader)
+                        consumer.get_watermark_offsets(
+                            TopicPartition(topic, task.partition), timeout=1.0
+                        )
+        except KafkaException as exc:  # only the wake-up is lost: the fetch starts later
+            _logger.debug("group %s: waking the fetchers failed: %s", self.graph.group, exc)
 
     # -- stats and shutdown ---------------------------------------------------------------
 

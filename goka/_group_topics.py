@@ -13,13 +13,26 @@ from goka.topics import TopicManager
 
 __all__ = ["prepare_topics"]
 
+_NEW_TOPIC_GRACE = 3.0
+"""Seconds a missing topic is waited for: on a cluster, the broker answering the metadata
+request learns of a topic just created (by another client, through the controller) a moment
+after the controller confirmed it."""
+
+
+def _partitions(manager: TopicManager, topic: str) -> int | None:
+    """The partition count of ``topic``; None if it does not appear within the grace."""
+    try:
+        return manager.wait_for(topic, _NEW_TOPIC_GRACE)
+    except TopicError:
+        return None
+
 
 def prepare_topics(manager: TopicManager, graph: GroupGraph) -> tuple[int, dict[str, int]]:
     """Checks co-partitioning, creates table and loop topics; returns the partition count
     and the partition counts of every topic the group produces to."""
     group = graph.group
     counts: dict[str, int | None] = {
-        edge.topic: manager.partitions(edge.topic) for edge in graph.inputs
+        edge.topic: _partitions(manager, edge.topic) for edge in graph.inputs
     }
     missing = [topic for topic, count in counts.items() if count is None]
     if missing:
@@ -28,7 +41,7 @@ def prepare_topics(manager: TopicManager, graph: GroupGraph) -> tuple[int, dict[
             "(e.g. TopicManager(brokers).ensure_stream(topic, partitions))"
         )
     for edge in graph.joins:
-        count = manager.partitions(edge.table)
+        count = _partitions(manager, edge.table)
         if count is None:
             raise TopicError(
                 f"joined table {edge.table!r} of group {group!r} does not exist: start "

@@ -1,7 +1,9 @@
-"""The processor's state for one assigned partition: stores, write buffer, offsets, counters."""
+"""The processor's state for one assigned partition: stores, write buffer, value cache,
+offsets, counters."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -9,9 +11,13 @@ from typing import Any, Literal
 
 from goka.storage import Storage
 
-__all__ = ["PartitionState", "PartitionTask"]
+__all__ = ["CACHEABLE", "PartitionState", "PartitionTask"]
 
 PartitionState = Literal["recovering", "running", "standby"]
+
+CACHEABLE = frozenset({int, float, str, bytes, bool, type(None)})
+"""The value types the value cache keeps: immutable, so a callback that changes a value it
+read without calling set_value cannot make the cache differ from the store."""
 
 
 @dataclass(eq=False)
@@ -23,8 +29,16 @@ class PartitionTask:
     state: PartitionState = "recovering"
     pending: set[tuple[str, int]] = field(default_factory=set)
     """Table partitions still replaying before this partition may process."""
-    buffer: dict[bytes, tuple[Any, bytes | None]] = field(default_factory=dict)
-    """Table writes of the current batch: raw key -> (decoded value, encoded value or None)."""
+    buffer: dict[bytes, bytes | None] = field(default_factory=dict)
+    """Table writes of the current batch: raw key -> encoded value (None: deleted)."""
+    inflight: dict[bytes, bytes | None] = field(default_factory=dict)
+    """The writes of the sealed batch, stored once its messages are acknowledged."""
+    cache: dict[bytes, Any] | None = None
+    """Decoded values of the group table (None: no such key), of CACHEABLE types, oldest
+    first; None: no cache. They are the values as processed: written by ``set_value``
+    before the batch is stored, which is safe as a batch that is not stored stops the
+    processor, and this task with it. Only the processor writes its table partition while
+    it runs, so what was read from the store stays true until the partition is released."""
     next_input: dict[str, int] = field(default_factory=dict)
     """Per input topic, the offset after the last message whose results are stored."""
     input_high: dict[str, int] = field(default_factory=dict)
@@ -45,6 +59,15 @@ class PartitionTask:
     bytes_out: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+
+    def stored(self, cache_limit: int) -> None:
+        """The inflight writes have been applied to the store; drop the oldest cache entries
+        beyond ``cache_limit``."""
+        self.inflight = {}  # not cleared: the store was handed it
+        cache = self.cache
+        if cache is not None and len(cache) > cache_limit:
+            for key in list(itertools.islice(cache, len(cache) - cache_limit)):
+                del cache[key]
 
     def mark_running(self) -> None:
         self.state = "running"

@@ -1,9 +1,17 @@
-"""One consumed batch through the commit protocol of DESIGN.md.
+"""Consumed batches through the commit protocol of DESIGN.md.
 
 1. run the callbacks; table writes go to each partition's write buffer;
-2. produce the changelog (last value per key) and wait for it and every emitted message;
-3. apply each partition's buffer and its new changelog offset to storage in one transaction;
+2. produce the changelog (last value per key); the batch is sealed: its writes wait in
+   ``inflight`` (where ``ctx.value()`` still sees them) while the next batch's callbacks run;
+3. once every message of the batch (changelog and emits) is acknowledged, apply each
+   partition's writes and its new changelog offset to storage in one transaction;
 4. hand back the input offsets to commit (held back by uncompleted ``defer_commit`` calls).
+
+Waiting for the acknowledgements of one batch while the next is processed keeps the broker's
+round trip (and the producer's linger) off the processing thread. A sealed batch is settled
+(steps 3 and 4) when the next one is sent, when the input has nothing more, before partitions
+are released, and before a visit or a decode failure returns. Any failure before that leaves
+its offsets uncommitted, as a failure of a single batch did.
 
 The runner is also the ContextHost of the processor's callbacks.
 """
@@ -13,16 +21,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from goka._host import GraphHost, Headers
 from goka._kafka_errors import raise_if_permanent
 from goka._partition import PartitionTask
-from goka._producer import BatchProducer
+from goka._producer import BatchProducer, Deliveries
 from goka.codec import Codec
 from goka.context import Context
 from goka.errors import CallbackFailed, CodecError, GokaError, ProcessorError
-from goka.graph import Callback, GroupGraph
+from goka.graph import Callback, GroupGraph, InputEdge
 from goka.partitioner import Partitioner
 
 if TYPE_CHECKING:
@@ -63,6 +72,7 @@ class BatchRunner(GraphHost):
         partition_counts: Mapping[str, int],
         lookups: Mapping[str, View[Any]],
         delivery_timeout: float,
+        cache_entries: int = 0,
     ) -> None:
         super().__init__(graph)
         self.table = graph.table
@@ -71,6 +81,10 @@ class BatchRunner(GraphHost):
         self._partitioner = partitioner
         self._partitions = dict(partition_counts)
         self._delivery_timeout = delivery_timeout
+        self._cache_entries = cache_entries
+        self._cache_limit = cache_entries
+        """Cached values kept per partition: ``cache_entries`` shared by the assigned ones."""
+        self._sealed: _SealedBatch | None = None
         self._current: PartitionTask | None = None
         self._failure_lock = threading.Lock()
         self.failure: BaseException | None = None
@@ -109,54 +123,96 @@ class BatchRunner(GraphHost):
 
     # -- batches -------------------------------------------------------------------------
 
+    @property
+    def sealed(self) -> bool:
+        """A batch's messages are out, waiting for acknowledgement (see ``settle``)."""
+        return self._sealed is not None
+
     def run(
         self, messages: Sequence[Any], tasks: Mapping[int, PartitionTask]
     ) -> list[PartitionTask]:
-        """Process ``messages`` and store the results; returns the partitions that changed.
+        """Process ``messages`` and send their results; returns the partitions whose batch
+        was stored meanwhile (the previous one's).
+
+        The batch is stored (its buffered writes applied, its offsets ready to commit) once
+        acknowledged, by the next call or ``settle()``: its changelog is in flight while
+        the next batch's callbacks run.
 
         An undecodable message under the 'fail' policy ends the batch before it: the messages
         before it are stored, and ``pending_error`` is set for the caller to raise after
         committing them.
         """
+        self._cache_limit = self._cache_entries // max(1, len(tasks))
         touched: dict[int, PartitionTask] = {}
         processed: dict[tuple[PartitionTask, str], int] = {}
         inputs = self._inputs
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                raise_if_permanent(error, f"consuming the input of group {self.group!r}")
-                continue
-            partition = msg.partition()
-            task = tasks.get(partition)
-            topic = msg.topic()
-            if task is None or task.state != "running":
-                if task is not None:  # fetched before the pause took effect: read it again
-                    task.rewind.setdefault(topic, msg.offset())
-                continue
-            codec, callback, edge = inputs[topic]
-            raw = msg.value()
-            try:
-                value = None if raw is None else codec.decode(raw)
-            except CodecError as exc:
-                self.pending_error = self._decode_failed(edge, task, msg, codec, exc)
-                if self.pending_error is not None:  # stored and committed up to here
-                    break
-                processed[task, topic] = msg.offset() + 1
-                touched[partition] = task
-                continue
-            self._call(callback, Context(self, task, msg, msg.key() or b""), value, task)
-            processed[task, topic] = msg.offset() + 1
-            task.batch_messages += 1
-            task.batch_bytes += len(raw) if raw is not None else 0
-            touched[partition] = task
-        self._store(touched.values())
-        for (task, topic), offset in processed.items():
-            task.next_input[topic] = offset  # stored: from now on it may be committed
-        for task in touched.values():  # counted once stored, so stats() stays consistent
-            task.messages_in += task.batch_messages
-            task.bytes_in += task.batch_bytes
-            task.batch_messages = task.batch_bytes = 0
-        return list(touched.values())
+        # Consecutive messages of one partition and topic (librdkafka hands them out by
+        # fetched chunk) are a run: they share its lookups and counters. This loop is the
+        # hot path of the processor.
+        task: PartitionTask | None = None
+        run_partition, run_topic = -1, ""
+        codec: Codec[Any]
+        callback: Callback
+        edge: InputEdge | None
+        next_offset = count = size = 0
+        ctx: Context
+        try:
+            for msg in messages:
+                error = msg.error()
+                if error is not None:
+                    raise_if_permanent(error, f"consuming the input of group {self.group!r}")
+                    continue
+                partition = msg.partition()
+                topic = msg.topic()
+                if partition != run_partition or topic != run_topic:
+                    if task is not None:
+                        _end_run(processed, task, run_topic, next_offset, count, size)
+                    run_partition, run_topic = partition, topic
+                    next_offset = count = size = 0
+                    task = tasks.get(partition)
+                    if task is not None and task.state != "running":
+                        # fetched before the pause took effect: read it again
+                        task.rewind.setdefault(topic, msg.offset())
+                        task = None
+                    if task is not None:
+                        codec, callback, edge = inputs[topic]
+                        touched[partition] = task
+                        self._current = task
+                        ctx = Context(self, task, msg, b"")
+                if task is None:
+                    continue
+                raw = msg.value()
+                try:
+                    value = None if raw is None else codec.decode(raw)
+                except CodecError as exc:
+                    self.pending_error = self._decode_failed(edge, task, msg, codec, exc)
+                    if self.pending_error is not None:  # stored and committed up to here
+                        break
+                    next_offset = msg.offset() + 1
+                    continue
+                # the run's Context moves on to this message: a Context is only valid
+                # during its callback (as Kafka Streams reuses its ProcessorContext)
+                ctx._msg, ctx._raw_key = msg, msg.key() or b""
+                try:
+                    callback(ctx, value)
+                except CallbackFailed as exc:
+                    raise self._failed(exc) from self.failure
+                except Exception as exc:
+                    raise self._callback_error(exc, ctx, task) from exc
+                if self.failure is not None:
+                    raise self._failed(self.failure) from self.failure
+                next_offset = msg.offset() + 1
+                count += 1
+                if raw is not None:
+                    size += len(raw)
+            if task is not None:
+                _end_run(processed, task, run_topic, next_offset, count, size)
+        finally:
+            self._current = None
+        stored = self._send_batch(touched.values(), processed)
+        if self.pending_error is not None:
+            stored += self.settle()
+        return stored
 
     def visit(
         self, callback: Callback, meta: Any, keys: Iterable[tuple[PartitionTask, bytes]]
@@ -168,7 +224,8 @@ class BatchRunner(GraphHost):
             self._call(callback, Context(self, task, _VISIT_MESSAGE, raw_key), meta, task)
             touched[task.partition] = task
             visited += 1
-        self._store(touched.values())
+        self._send_batch(touched.values(), {})
+        self.settle()  # a visit's progress counts stored keys
         return visited
 
     def _call(self, callback: Callback, ctx: Context, value: Any, task: PartitionTask) -> None:
@@ -176,28 +233,87 @@ class BatchRunner(GraphHost):
         try:
             callback(ctx, value)
         except CallbackFailed as exc:
-            raise ProcessorError(f"group {self.group!r} failed: {exc}") from self.failure
+            raise self._failed(exc) from self.failure
         except Exception as exc:
-            raise ProcessorError(
-                f"the callback for {ctx.topic or 'a visit'!r} raised {type(exc).__name__}: "
-                f"{exc} (partition {task.partition}, offset {ctx.offset}); the batch is not "
-                "committed and is processed again after a restart"
-            ) from exc
+            raise self._callback_error(exc, ctx, task) from exc
         finally:
             self._current = None
         if self.failure is not None:
-            raise ProcessorError(f"group {self.group!r} failed: {self.failure}") from self.failure
+            raise self._failed(self.failure) from self.failure
 
-    def _store(self, touched: Iterable[PartitionTask]) -> None:
+    def _callback_error(self, exc: Exception, ctx: Context, task: PartitionTask) -> ProcessorError:
+        return ProcessorError(
+            f"the callback for {ctx.topic or 'a visit'!r} raised {type(exc).__name__}: "
+            f"{exc} (partition {task.partition}, offset {ctx.offset}); the batch is not "
+            "committed and is processed again after a restart"
+        )
+
+    def _failed(self, reason: BaseException) -> ProcessorError:
+        """Stops the processor after ctx.fail() or a completion's error (the ``failure``)."""
+        return ProcessorError(f"group {self.group!r} failed: {reason}")
+
+    def _send_batch(
+        self, touched: Iterable[PartitionTask], processed: dict[tuple[PartitionTask, str], int]
+    ) -> list[PartitionTask]:
+        """Send the batch's changelog, store the previous batch, and seal this one; returns
+        the partitions of the previous batch."""
         tasks = list(touched)
         table = self.table
         if table is not None:
             for task in tasks:
-                for raw_key, (_, encoded) in task.buffer.items():
-                    self._producer.produce(table, raw_key, encoded, task.partition)
-        table_offsets = self._producer.wait(self._delivery_timeout)
+                self._producer.produce_changelog(table, task.partition, task.buffer.items())
+        deliveries = self._producer.seal()
+        stored = self.settle()  # acknowledged meanwhile, unless this batch was quick
+        counts = []
         for task in tasks:
-            if task.buffer and task.store is not None:  # only tables have buffered writes
-                writes = {key: encoded for key, (_, encoded) in task.buffer.items()}
-                task.store.apply(writes, table_offsets[task.partition] + 1)
-                task.buffer.clear()
+            task.inflight, task.buffer = task.buffer, task.inflight
+            counts.append((task, task.batch_messages, task.batch_bytes))
+            task.batch_messages = task.batch_bytes = 0
+        self._sealed = _SealedBatch(deliveries, counts, processed)
+        return stored
+
+    def settle(self) -> list[PartitionTask]:
+        """Wait for the sealed batch's acknowledgements, then store it: apply each of its
+        partitions' writes and new changelog offset to storage in one transaction, and make
+        its input offsets committable. Returns its partitions."""
+        batch, self._sealed = self._sealed, None
+        if batch is None:
+            return []
+        table_offsets = self._producer.wait(batch.deliveries, self._delivery_timeout)
+        for task, _, _ in batch.counts:
+            if task.inflight and task.store is not None:  # only tables have buffered writes
+                task.store.apply(task.inflight, table_offsets[task.partition] + 1)
+            task.stored(self._cache_limit)
+        for (task, topic), offset in batch.processed.items():
+            task.next_input[topic] = offset  # stored: from now on it may be committed
+        for task, messages, size in batch.counts:  # counted once stored: stats() agree
+            task.messages_in += messages
+            task.bytes_in += size
+        return [task for task, _, _ in batch.counts]
+
+
+def _end_run(
+    processed: dict[tuple[PartitionTask, str], int],
+    task: PartitionTask,
+    topic: str,
+    next_offset: int,
+    count: int,
+    size: int,
+) -> None:
+    """Account for a run of ``task``'s messages of ``topic``: ``count`` processed, of
+    ``size`` bytes, up to ``next_offset`` (0: none processed)."""
+    if next_offset:
+        processed[task, topic] = next_offset
+        task.batch_messages += count
+        task.batch_bytes += size
+
+
+@dataclass(frozen=True)
+class _SealedBatch:
+    """A batch whose messages are sent and whose writes wait in its partitions' ``inflight``."""
+
+    deliveries: Deliveries
+    counts: list[tuple[PartitionTask, int, int]]
+    """Each partition of the batch, with the messages and bytes it processed."""
+    processed: dict[tuple[PartitionTask, str], int]
+    """Per partition and input topic, the offset after the batch's last message."""

@@ -1,11 +1,16 @@
-"""A producer that sends one batch's changelog and emitted messages and waits for all of them.
+"""A producer that tells one batch's messages from the next one's.
 
-Step 2 of the commit protocol: nothing is applied to local storage and no input offset is
-committed until every message of the batch has been acknowledged.
+Step 2 of the commit protocol: nothing of a batch is applied to local storage and no input
+offset of it is committed until every message of the batch (its changelog and what its
+callbacks emitted) has been acknowledged. Each message is counted in the :class:`Deliveries`
+of the batch that produced it, so waiting for one batch does not wait for the messages the
+next batch has produced meanwhile.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, Producer
@@ -13,17 +18,48 @@ from confluent_kafka import KafkaError, Producer
 from goka._host import Headers
 from goka.errors import DeliveryError
 
-__all__ = ["BatchProducer"]
+__all__ = ["BatchProducer", "Deliveries"]
+
+
+class Deliveries:
+    """The outstanding messages of one batch, and what their acknowledgements said."""
+
+    __slots__ = ("error", "outstanding", "table_offsets")
+
+    def __init__(self) -> None:
+        self.outstanding = 0
+        self.error: str | None = None
+        self.table_offsets: dict[int, int] = {}
+        """The last acknowledged table offset per partition."""
+
+    def delivered(self, err: KafkaError | None, msg: Any) -> None:
+        """librdkafka's delivery report of an emitted message, served by this thread's
+        poll()."""
+        self.outstanding -= 1
+        if err is not None:
+            self._failed(err, msg)
+
+    def table_delivered(self, err: KafkaError | None, msg: Any) -> None:
+        """The delivery report of a changelog record: keeps the partition's last offset."""
+        self.outstanding -= 1
+        if err is not None:
+            self._failed(err, msg)
+            return
+        partition, offset = msg.partition(), msg.offset()
+        if offset > self.table_offsets.get(partition, -1):
+            self.table_offsets[partition] = offset
+
+    def _failed(self, err: KafkaError, msg: Any) -> None:
+        if self.error is None:
+            self.error = (
+                f"delivery to topic {msg.topic()!r} partition {msg.partition()} failed: {err.str()}"
+            )
 
 
 class BatchProducer:
-    def __init__(self, config: dict[str, Any], table: str | None) -> None:
-        self._producer = Producer({**config, "on_delivery": self._on_delivery})
-        self._table = table
-        self._table_offsets: dict[int, int] = {}
-        self._error: str | None = None
-        self.messages_out = 0
-        self.bytes_out = 0
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._producer = Producer(config)
+        self._open = Deliveries()
 
     def produce(
         self,
@@ -33,48 +69,71 @@ class BatchProducer:
         partition: int,
         headers: Headers | None = None,
     ) -> None:
+        """Send a message of the batch being filled."""
+        deliveries = self._open
         while True:
             try:
                 self._producer.produce(
-                    topic, value, key, partition=partition, headers=cast(Any, headers)
+                    topic,
+                    value,
+                    key,
+                    partition=partition,
+                    headers=cast(Any, headers),
+                    on_delivery=deliveries.delivered,
                 )
                 break
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: serve delivery reports, retry
-        self.messages_out += 1
-        self.bytes_out += len(key) + (len(value) if value is not None else 0)
+        deliveries.outstanding += 1
 
-    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            if self._error is None:
-                self._error = (
-                    f"delivery to topic {msg.topic()!r} partition {msg.partition()} failed: "
-                    f"{err.str()}"
-                )
-            return
-        if msg.topic() == self._table:
-            partition, offset = msg.partition(), msg.offset()
-            if offset > self._table_offsets.get(partition, -1):
-                self._table_offsets[partition] = offset
+    def produce_changelog(
+        self, topic: str, partition: int, writes: Iterable[tuple[bytes, bytes | None]]
+    ) -> None:
+        """Send one partition's table writes (key, encoded value or None) in the batch being
+        filled; ``produce`` for each, without its per-call overhead."""
+        deliveries = self._open
+        delivered = deliveries.table_delivered
+        produce, poll = self._producer.produce, self._producer.poll
+        sent = 0
+        for key, value in writes:
+            while True:
+                try:
+                    produce(topic, value, key, partition=partition, on_delivery=delivered)
+                    break
+                except BufferError:
+                    poll(0.05)  # local queue full: serve delivery reports, retry
+            sent += 1
+        deliveries.outstanding += sent
 
-    def wait(self, timeout: float) -> dict[int, int]:
-        """Wait for every outstanding message; returns the last table offset per partition.
+    def seal(self) -> Deliveries:
+        """End the batch being filled: its messages are counted in the returned Deliveries,
+        later ones in the next."""
+        sealed, self._open = self._open, Deliveries()
+        return sealed
+
+    def wait(self, deliveries: Deliveries, timeout: float) -> dict[int, int]:
+        """Wait until every message of ``deliveries`` is acknowledged; returns the last table
+        offset per partition.
 
         Raises DeliveryError if a message failed or was not acknowledged within ``timeout``.
         """
-        remaining = self._producer.flush(timeout)
-        if self._error is not None:
+        deadline = time.monotonic() + timeout
+        while deliveries.outstanding and deliveries.error is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._producer.poll(min(left, 1.0))
+        if deliveries.error is not None:
             raise DeliveryError(
-                f"{self._error}; the batch is not committed and will be processed again "
+                f"{deliveries.error}; the batch is not committed and will be processed again "
                 "after a restart"
             )
-        if remaining:
+        if deliveries.outstanding:
             raise DeliveryError(
-                f"{remaining} messages were not acknowledged within {timeout}s; check that "
-                "the brokers are reachable, or raise delivery_timeout"
+                f"{deliveries.outstanding} messages were not acknowledged within {timeout}s; "
+                "check that the brokers are reachable, or raise delivery_timeout"
             )
-        offsets, self._table_offsets = self._table_offsets, {}
-        return offsets
+        return deliveries.table_offsets
 
     def close(self, timeout: float) -> None:
         self._producer.flush(timeout)

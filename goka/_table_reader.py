@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
@@ -64,6 +64,7 @@ class TableReader:
         """Partitions whose target was moved to the end fetch responses report."""
         """The high watermark of each partition when it was added; reaching it catches up."""
         self._watermark_timeout = 30.0
+        self._known_topics: set[str] = set()
         self.high_watermarks: dict[TopicPartitionKey, int] = {}
         """The end of each followed partition as last seen (from fetches and EOF events)."""
 
@@ -82,6 +83,14 @@ class TableReader:
         ``exact_end``, only an EOF event reports it caught up (see the module docstring).
         """
         self.remove(topic, partition)
+        if topic not in self._known_topics:
+            # librdkafka learns a partition's leader from metadata; one it has not seen yet
+            # waits for the next refresh (about a second) before its first fetch
+            try:
+                self._consumer.list_topics(topic, self._watermark_timeout)
+                self._known_topics.add(topic)
+            except KafkaException as exc:  # only the head start is lost
+                _logger.debug("metadata of table topic %s not fetched: %s", topic, exc)
         start = store.offset()
         self._stores[topic, partition] = store
         position = OFFSET_BEGINNING if start is None else start

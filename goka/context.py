@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
+from goka._partition import CACHEABLE, PartitionTask
 from goka.codec import Codec
 from goka.errors import CallbackFailed, CodecError, ConfigError
-
-if TYPE_CHECKING:
-    from goka._partition import PartitionTask
 
 __all__ = ["Completion", "Context", "ContextHost"]
 
@@ -45,7 +43,12 @@ class ContextHost(Protocol):
 
 
 class Context:
-    """What a callback can read and do for the message being processed."""
+    """What a callback can read and do for the message being processed.
+
+    Only valid during the callback it was passed to: the processor moves one Context from
+    message to message (as Kafka Streams does with its ProcessorContext), so keep what you
+    need of it (``ctx.key``, ``ctx.offset``, ...), not the Context.
+    """
 
     __slots__ = ("_host", "_msg", "_raw_key", "_task")
 
@@ -97,27 +100,53 @@ class Context:
         return {name: value or b"" for name, value in headers}
 
     def value(self) -> Any:
-        """The key's current value in the group table (None if it has none)."""
-        hit = self._task.buffer.get(self._raw_key)
-        if hit is not None:
-            return hit[0]
-        raw = self._store().get(self._raw_key)
-        if raw is None:
-            return None
-        return self._table_codec().decode(raw)
+        """The key's current value in the group table (None if it has none).
+
+        Values other than int, float, str, bytes and bool are decoded anew on every call:
+        changing one in place changes nothing until it is passed to ``set_value``.
+        """
+        task, raw_key = self._task, self._raw_key
+        cache = task.cache
+        if cache is not None:
+            cached = cache.get(raw_key, cache)  # the cache itself: never a cached value
+            if cached is not cache:
+                return cached
+        # not cached: decoded from what this batch or the one in flight wrote, or is stored
+        buffer, inflight = task.buffer, task.inflight
+        if raw_key in buffer:
+            raw = buffer[raw_key]
+        elif raw_key in inflight:
+            raw = inflight[raw_key]
+        else:
+            raw = self._store().get(raw_key)
+        value = None if raw is None else self._table_codec().decode(raw)
+        if cache is not None and type(value) in CACHEABLE:
+            cache[raw_key] = value
+        return value
 
     def set_value(self, value: Any) -> None:
         """Set the key's value in the group table (encoded now, written at the batch end)."""
-        self._store()
+        codec = self._host.table_codec
+        task = self._task
+        if codec is None or task.store is None:
+            raise self._no_table()
         if value is None:
             raise ConfigError("set_value(None) is not allowed: use ctx.delete() to remove a key")
-        encoded = self._table_codec().encode(value)
-        self._task.buffer[self._raw_key] = (value, encoded)
+        task.buffer[self._raw_key] = codec.encode(value)
+        cache = task.cache
+        if cache is not None:
+            if type(value) in CACHEABLE:
+                cache[self._raw_key] = value
+            else:
+                cache.pop(self._raw_key, None)
 
     def delete(self) -> None:
         """Delete the key from the group table (a tombstone in the table topic)."""
+        task = self._task
         self._store()
-        self._task.buffer[self._raw_key] = (None, None)
+        task.buffer[self._raw_key] = None
+        if task.cache is not None:
+            task.cache[self._raw_key] = None
 
     def emit(
         self, topic: str, key: str, value: Any, headers: Mapping[str, bytes] | None = None
@@ -159,18 +188,20 @@ class Context:
     def _store(self) -> Any:
         store = self._task.store
         if store is None:
-            raise ConfigError(
-                f"group {self._host.group!r} has no table: add goka.persist(codec) to "
-                "define_group to use ctx.value(), ctx.set_value() or ctx.delete()"
-            )
+            raise self._no_table()
         return store
 
     def _table_codec(self) -> Codec[Any]:
         codec = self._host.table_codec
         if codec is None:
-            self._store()  # raises the error naming the fix
-        assert codec is not None
+            raise self._no_table()
         return codec
+
+    def _no_table(self) -> ConfigError:
+        return ConfigError(
+            f"group {self._host.group!r} has no table: add goka.persist(codec) to "
+            "define_group to use ctx.value(), ctx.set_value() or ctx.delete()"
+        )
 
     def _where(self) -> str:
         return f"topic {self.topic!r} partition {self.partition} offset {self.offset}"

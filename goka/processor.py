@@ -47,6 +47,21 @@ __all__ = ["Processor", "ProcessorState", "RebalanceCallback"]
 
 _logger = logging.getLogger("goka.processor")
 
+INPUT_CONSUMER_DEFAULTS = {
+    # a partition resumed after its recovery joins the next fetch, which the broker holds
+    # up to fetch.wait.max.ms (librdkafka: 500) while the running partitions have nothing new
+    "fetch.wait.max.ms": 100,
+    # librdkafka stops fetching a partition for fetch.queue.backoff.ms (1000) once
+    # queued.min.messages are queued; a processor draining them faster than that would
+    # wait for input that is there
+    "fetch.queue.backoff.ms": 50,
+}
+"""librdkafka settings of the input consumer, on top of librdkafka's defaults
+(``extra_config`` overrides them)."""
+
+_RECOVERING_POLL = 0.01
+"""Seconds the loop waits for input while partitions recover beside running ones."""
+
 ProcessorState = Literal["idle", "starting", "running", "stopping", "stopped", "failed"]
 RebalanceCallback = Callable[[frozenset[int]], None]
 """Called with the partitions assigned to this instance after every rebalance."""
@@ -64,6 +79,11 @@ class Processor:
             decides the partition of emitted messages, and must be the one the producers of
             the inputs use.
         batch_size: messages consumed and committed together (default 10,000).
+        cache_entries: decoded group-table values kept in memory across batches, shared by
+            the assigned partitions (default 100,000; 0: none), so that ``ctx.value()`` of
+            a recently read or written key skips storage and its codec (Kafka Streams'
+            record cache plays this part). Only immutable values are kept (int, float, str,
+            bytes, bool).
         poll_timeout: seconds one poll waits for input (default 0.1); bounds how long
             ``stop()`` takes to be noticed.
         delivery_timeout: seconds to wait for a batch's changelog and emitted messages to
@@ -101,6 +121,7 @@ class Processor:
         storage: StorageFactory | None = None,
         partitioner: str = "murmur2",
         batch_size: int = 10_000,
+        cache_entries: int = 100_000,
         poll_timeout: float = 0.1,
         delivery_timeout: float = 60.0,
         stop_timeout: float = 30.0,
@@ -122,6 +143,8 @@ class Processor:
             )
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if cache_entries < 0:
+            raise ConfigError(f"cache_entries must be >= 0 (0: no cache), got {cache_entries}")
         if min(poll_timeout, delivery_timeout, stop_timeout) <= 0:
             raise ConfigError("poll_timeout, delivery_timeout and stop_timeout must be positive")
         if rebalance_callback is not None and not callable(rebalance_callback):
@@ -160,6 +183,7 @@ class Processor:
             storage = LMDBStorage(self._temp_storage)
         self._storage = storage
         self._batch_size = batch_size
+        self._cache_entries = cache_entries
         self._poll_timeout = poll_timeout
         self._delivery_timeout = delivery_timeout
         self._stop_timeout = stop_timeout
@@ -277,6 +301,7 @@ class Processor:
             self._finished.set()
 
     _run_thread: threading.Thread | None = None
+    _runner: BatchRunner | None = None
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -308,9 +333,7 @@ class Processor:
         with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
             cleanup.callback(self._stop_lookups)
             self._start_lookups()
-            producer = BatchProducer(
-                {**self._config, "enable.idempotence": True, "linger.ms": 5}, self.graph.table
-            )
+            producer = BatchProducer({**self._config, "enable.idempotence": True, "linger.ms": 5})
             cleanup.callback(producer.close, self._delivery_timeout)
             reader = None
             if self.graph.table is not None or self.graph.joins:
@@ -320,8 +343,9 @@ class Processor:
             if self.graph.loop_topic is not None:
                 inputs.append(self.graph.loop_topic)
             assignment = Assignment(
-                self.graph, self._storage, reader, inputs, self._hot_standby, partitions
-            )
+                self.graph, self._storage, reader, inputs, self._hot_standby, partitions,
+                cache=self._cache_entries > 0,
+            )  # fmt: skip
             self._assignment = assignment
             cleanup.callback(assignment.close)
             observers = [plugin.attach(self) for plugin in self._plugins]
@@ -347,6 +371,7 @@ class Processor:
                 observer.started()
             consumer = Consumer(
                 {
+                    **INPUT_CONSUMER_DEFAULTS,
                     **self._config,
                     "group.id": group,
                     "enable.auto.commit": False,
@@ -361,8 +386,11 @@ class Processor:
             cleanup.callback(self._keep_final_stats)
             runner = BatchRunner(
                 self.graph, producer, self._partitioner, produced, self._lookups,
-                self._delivery_timeout,
+                self._delivery_timeout, self._cache_entries,
             )  # fmt: skip
+            self._runner = runner
+            # on a failure, first of all: what was processed before it is stored
+            cleanup.callback(self._settle_before_release)
             if self._recover_ahead:
                 assignment.recover_ahead(self._stopping, self._poll_timeout)
             self._update_standby(assignment)
@@ -376,6 +404,7 @@ class Processor:
             while not self._stopping.is_set():
                 self._process_once(consumer, runner, assignment)
             self._state = "stopping"
+            runner.settle()
 
     def _process_once(
         self, consumer: Consumer, runner: BatchRunner, assignment: Assignment
@@ -384,13 +413,17 @@ class Processor:
         self._check_failures(runner)
         self._update_standby(assignment)
         recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
-        busy = recovering or self._visit_step(runner, assignment)
-        messages = consume_available(
-            consumer, self._batch_size, 0.0 if busy else self._poll_timeout
-        )
-        if messages:
-            for task in runner.run(messages, assignment.tasks):
-                self._update_watermarks(consumer, task)
+        if self._visit_step(runner, assignment) or runner.sealed:
+            wait = 0.0  # work is waiting: take only the input that is there
+        elif recovering:  # recovery records and input both: look at each every 10 ms
+            wait = min(self._poll_timeout, _RECOVERING_POLL)
+        else:
+            wait = self._poll_timeout
+        messages = consume_available(consumer, self._batch_size, wait)
+        # with nothing more to overlap with, the sealed batch is stored now
+        stored = runner.run(messages, assignment.tasks) if messages else runner.settle()
+        for task in stored:
+            self._update_watermarks(consumer, task)
         failed = runner.pending_error
         self._commit(consumer, assignment.tasks.values(), sync=failed is not None)
         if failed is not None:
@@ -485,7 +518,8 @@ class Processor:
             self._visit.abort(VisitAborted(f"partitions {numbers} were revoked by a rebalance"))
             self._visit = None
         tasks = [assignment.tasks[p] for p in numbers if p in assignment.tasks]
-        if commit:
+        settled = self._settle_before_release()
+        if commit and settled:
             try:
                 self._commit(consumer, tasks, sync=True)
             except KafkaException as exc:
@@ -499,6 +533,25 @@ class Processor:
             for topic in task.next_input:
                 self._committed.pop((topic, task.partition), None)
         self._notify_rebalance(assignment)
+
+    def _settle_before_release(self) -> bool:
+        """Store the sealed batch before partitions are released (or the processor stops on
+        another error); False if that failed: the failure then stops the processor, and the
+        batch is processed again by the next owner."""
+        runner = self._runner
+        if runner is None:
+            return True
+        try:
+            runner.settle()
+        except GokaError as exc:
+            _logger.warning(
+                "group %s: the last batch was not stored before its partitions were released: %s",
+                self.graph.group,
+                exc,
+            )
+            runner.fail(exc)
+            return False
+        return True
 
     def _notify_rebalance(self, assignment: Assignment) -> None:
         if self._rebalance_callback is not None:

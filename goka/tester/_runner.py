@@ -171,6 +171,5 @@ class GroupRunner(GraphHost):
         if task.buffer:
             table = self.graph.table
             assert table is not None  # only groups with a table buffer writes
-            writes = {key: encoded for key, (_, encoded) in task.buffer.items()}
-            task.buffer.clear()
+            writes, task.buffer = task.buffer, {}
             self._core.write_table(table, task.partition, writes)

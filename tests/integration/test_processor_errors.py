@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -195,3 +196,41 @@ def test_created_topics_take_the_replication_settings(goka_brokers: str) -> None
         assert manager.config(stream)["min.insync.replicas"] == "1"
     finally:
         manager.delete([table, stream])
+
+
+@pytest.mark.kafka_only("Tansu does not enforce a topic's max.message.bytes")
+def test_a_batch_whose_changelog_is_refused_is_not_committed_and_the_one_before_is(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    """Batches of one message: the changelog of 'big' is refused by the broker while the
+    next batch ('c') is already processed; the processor stops, and the committed offset
+    and the table are those of the batch before ('b')."""
+    topic = topic_factory("values", partitions=1)
+    group = unique("refused")
+
+    def keep(ctx: goka.Context, msg: str) -> None:
+        ctx.set_value(msg)
+
+    graph = goka.define_group(
+        group, goka.input(topic, codec.String(), keep), goka.persist(codec.String())
+    )
+    produce_raw(goka_brokers, topic, [b"a", b"b"])
+    runner = processor_factory(graph, batch_size=1, table_config={"max.message.bytes": "2000"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partitions = runner.processor.stats()["partitions"]
+        if sum(p.get("messages_in", 0) for p in partitions.values()) == 2:
+            break
+        time.sleep(0.05)
+    produce_raw(goka_brokers, topic, [b"x" * 5000, b"c"])
+    error = runner.join(60)
+    assert isinstance(error, ProcessorError)
+    assert isinstance(error.__cause__, goka.errors.DeliveryError)
+    assert f"topic {goka.group_table(group)!r} partition 0 failed" in str(error)
+    assert "is not committed" in str(error)
+    assert committed(goka_brokers, group, topic, 0) == 2
+    with goka.View(goka_brokers, goka.group_table(group), codec.String()) as view:
+        assert view.wait_running(30)
+        assert dict(view.items()) == {"k": "b"}

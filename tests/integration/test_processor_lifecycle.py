@@ -99,3 +99,11 @@ def test_hot_standby_and_recover_ahead_need_a_table(goka_brokers: str) -> None:
     graph = goka.define_group(unique("g"), goka.input("t", codec.String(), lambda c, m: None))
     with pytest.raises(goka.errors.ConfigError, match="no table and no joins"):
         goka.Processor(goka_brokers, graph, hot_standby=True)
+
+
+def test_cache_entries_must_not_be_negative(goka_brokers: str) -> None:
+    graph = goka.define_group(
+        unique("g"), goka.input("t", codec.String(), lambda c, m: None), goka.persist(codec.Int64())
+    )
+    with pytest.raises(goka.errors.ConfigError, match=r"cache_entries must be >= 0"):
+        goka.Processor(goka_brokers, graph, cache_entries=-1)

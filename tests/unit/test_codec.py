@@ -147,6 +147,14 @@ def test_int64_decode_accepts_what_go_parse_int_accepts() -> None:
     assert Int64().decode(bytearray(b"12")) == 12  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("digits", [17, 18, 19])
+def test_int64_round_trips_on_both_sides_of_the_short_path(digits: int) -> None:
+    largest = min(int(b"9" * digits), INT64_MAX)
+    for text in (b"%d" % largest, b"1" + b"0" * (digits - 1), b"0" * digits, b"-%d" % largest):
+        assert Int64().decode(text) == int(text)
+        assert Int64().encode(int(text)) == str(int(text)).encode()
+
+
 @pytest.mark.parametrize(
     "value", [INT64_MAX + 1, INT64_MIN - 1, 10**30, pytest.param(-(10**5000), id="huge")]
 )
