@@ -15,6 +15,7 @@ from discovery.announcer import Announcer, DiscoveryConfig
 from discovery.membership import DEFAULT_TOPIC, Membership
 from discovery.model import Location, MemberInfo, Owner, PartitionInfo, TableInfo
 from discovery.placement import placement, standbys
+from goka import __version__
 
 __all__ = [
     "DEFAULT_TOPIC",
@@ -26,6 +27,7 @@ __all__ = [
     "Owner",
     "PartitionInfo",
     "TableInfo",
+    "__version__",
     "placement",
     "standbys",
 ]

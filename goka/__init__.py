@@ -34,6 +34,9 @@ from goka.storage import LMDBStorage, MemoryStorage
 from goka.topics import TopicManager
 from goka.view import View
 
+__version__ = "0.1.0"
+"""The version of the goka-py distribution (pyproject.toml reads it from here)."""
+
 __all__ = [
     "Context",
     "Delivery",
@@ -48,6 +51,7 @@ __all__ = [
     "Table",
     "TopicManager",
     "View",
+    "__version__",
     "codec",
     "dead_letter",
     "define_group",

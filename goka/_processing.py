@@ -1,4 +1,4 @@
-"""Consumed batches through the commit protocol of DESIGN.md.
+"""Consumed batches through the commit protocol of docs/architecture.md.
 
 1. run the callbacks; table writes go to each partition's write buffer;
 2. produce the changelog (last value per key); the batch is sealed: its writes wait in

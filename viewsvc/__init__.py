@@ -8,6 +8,7 @@ the key; ``viewsvc`` on the command line inspects a deployment:
     viewsvc get --target localhost:50051 --table clicks-counter-table user-1
 """
 
+from goka import __version__
 from viewsvc.client import Client
 
-__all__ = ["Client"]
+__all__ = ["Client", "__version__"]

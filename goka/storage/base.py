@@ -2,7 +2,7 @@
 
 A store holds encoded rows (key bytes -> value bytes) and the table-topic offset its rows
 reflect. ``apply`` writes a batch of rows and the new offset atomically, so the store always
-equals a prefix of the table partition and knows which one (see DESIGN.md).
+equals a prefix of the table partition and knows which one (see docs/architecture.md).
 """
 
 from __future__ import annotations

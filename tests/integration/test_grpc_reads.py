@@ -1,7 +1,7 @@
 """Reading a click-count table over gRPC from a real deployment on the dev broker: three
 processors serving their partitions, a view server holding a full copy and a stateless router,
-each an OS process. Every read rule of DESIGN.md "Reading over gRPC" is checked against the
-counts the test emitted (``Model``).
+each an OS process. Every read rule of docs/architecture.md "Reading over gRPC" is checked
+against the counts the test emitted (``Model``).
 
 The deployment is shared by the module; the read-your-writes tests add clicks and record them
 in the model, and tests that read replicas wait until the view has them (``Model.synced``), so

@@ -6,7 +6,10 @@ classes, then everything else, each group sorted (so ``JSON`` comes before ``Byt
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 import pytest
 
@@ -32,6 +35,7 @@ EXPECTED: dict[str, list[str]] = {
         "Table",
         "TopicManager",
         "View",
+        "__version__",
         "codec",
         "dead_letter",
         "define_group",
@@ -65,10 +69,11 @@ EXPECTED: dict[str, list[str]] = {
         "Owner",
         "PartitionInfo",
         "TableInfo",
+        "__version__",
         "placement",
         "standbys",
     ],
-    "viewsvc": ["Client"],
+    "viewsvc": ["Client", "__version__"],
 }
 
 MODULES: dict[str, ModuleType] = {
@@ -117,3 +122,32 @@ def test_exported_objects_are_the_defining_ones() -> None:
     assert goka.MemoryStorage is goka.storage.MemoryStorage
     assert issubclass(goka.GokaError, Exception)
     assert goka.Delivery(1, 2) == (1, 2)
+
+
+@pytest.mark.parametrize("module_name", list(EXPECTED))
+def test_every_public_name_defined_or_imported_is_exported(module_name: str) -> None:
+    """What ``vars()`` holds, not only ``__all__``: a public name cannot be added to a
+    package without being exported (or made private), nor an exported one go missing. In a
+    module (not a package) the names it imports for itself are not its API."""
+    module = MODULES[module_name]
+    is_package = hasattr(module, "__path__")
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and name != "annotations"  # from __future__ import annotations
+        and not isinstance(value, TypeVar)
+        and not (isinstance(value, ModuleType) and name not in module.__all__)
+        and (is_package or getattr(value, "__module__", None) == module_name)
+    }
+    assert public == {name for name in module.__all__ if not name.startswith("_")}
+
+
+def test_every_package_has_the_distribution_version() -> None:
+    with (Path(__file__).parents[2] / "pyproject.toml").open("rb") as file:
+        project = tomllib.load(file)
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "goka.__version__"}
+    assert discovery.__version__ is goka.__version__
+    assert viewsvc.__version__ is goka.__version__
+    assert goka.__version__.count(".") == 2

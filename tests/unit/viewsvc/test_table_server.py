@@ -1,5 +1,5 @@
 """TableServer in process over dict-backed local tables and a hand-made membership: the read
-rules of DESIGN.md "Reading over gRPC" without Kafka.
+rules of docs/architecture.md "Reading over gRPC" without Kafka.
 
 Every server is a real gRPC server on 127.0.0.1 port 0; "remote" members are other in-process
 servers, announced to each other through the fake membership.
