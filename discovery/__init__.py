@@ -11,7 +11,8 @@ The wire format is ``discovery.v1.Announcement`` (``proto/discovery/v1/discovery
 clients in other languages can follow the topic too.
 """
 
-from discovery.announcer import Announcer, DiscoveryConfig
+from discovery.announcer import Announcer
+from discovery.config import DiscoveryConfig
 from discovery.membership import DEFAULT_TOPIC, Membership
 from discovery.model import Location, MemberInfo, Owner, PartitionInfo, TableInfo
 from discovery.placement import placement, standbys

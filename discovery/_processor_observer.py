@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from discovery.announcer import Announcer, DiscoveryConfig
+from discovery.announcer import Announcer
 from discovery.membership import Membership
 from discovery.placement import standbys
 
 if TYPE_CHECKING:
+    from discovery.config import DiscoveryConfig
     from goka.processor import Processor
 
 __all__ = ["ProcessorAnnouncer"]

@@ -10,72 +10,28 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import Producer
 
-from discovery.membership import DEFAULT_TOPIC, ensure_discovery_topic
+from discovery.membership import ensure_discovery_topic
 from discovery.model import KIND_VALUES, ROLE_VALUES, STATE_VALUES
 from discovery.v1 import discovery_pb2 as pb
 from goka._config import client_config
 from goka.errors import ConfigError
 from goka.local_table import HeldPartition, LocalTable, TableMeta
-from goka.topics import TopicManager, check_topic_settings
+from goka.topics import TopicManager
 
 if TYPE_CHECKING:
-    from discovery._processor_observer import ProcessorAnnouncer
-    from goka.processor import Processor
+    from discovery.config import DiscoveryConfig
 
-__all__ = ["Announcer", "DiscoveryConfig", "holdings"]
+__all__ = ["Announcer", "holdings"]
 
 _logger = logging.getLogger("goka.discovery")
-_ENDPOINT = re.compile(r"^[^\s:/]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$")
-
-
-@dataclass(frozen=True)
-class DiscoveryConfig:
-    """Announce a processor's partitions: ``Processor(..., discovery=DiscoveryConfig())``.
-
-    Args:
-        topic: the discovery topic (default ``goka-discovery``); created compacted with one
-            partition if missing.
-        advertise: ``host:port`` where this member's gRPC server can be reached; empty if it
-            serves no reads (default).
-        heartbeat: seconds between announcements (default 2.0); a member missing 3 is dead.
-        replication_factor, min_insync_replicas: of the discovery topic if this member
-            creates it (default: the broker's ``default.replication.factor`` and
-            ``min.insync.replicas``).
-
-    The member id announced is the processor's ``member_id``.
-    """
-
-    topic: str = DEFAULT_TOPIC
-    advertise: str = ""
-    heartbeat: float = 2.0
-    replication_factor: int = -1
-    min_insync_replicas: int | None = None
-
-    def __post_init__(self) -> None:
-        check_topic_settings(self.replication_factor, self.min_insync_replicas)
-        if not self.topic:
-            raise ConfigError("the discovery topic name is empty")
-        if self.advertise and not _ENDPOINT.match(self.advertise):
-            raise ConfigError(
-                f"advertise={self.advertise!r} is not host:port, e.g. 'pod-0.svc:50051'"
-            )
-        if self.heartbeat <= 0:
-            raise ConfigError(f"heartbeat must be positive seconds, got {self.heartbeat}")
-
-    def attach(self, processor: Processor) -> ProcessorAnnouncer:
-        from discovery._processor_observer import ProcessorAnnouncer
-
-        return ProcessorAnnouncer(self, processor)
 
 
 class Announcer:

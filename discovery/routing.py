@@ -9,14 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from discovery.model import Location, MemberInfo, Owner, TableInfo
-from goka.errors import GokaError
+from goka.errors import UnknownTable
 from goka.partitioner import get_partitioner
 
 __all__ = ["UnknownTable", "locate", "owners", "table_info"]
-
-
-class UnknownTable(GokaError):
-    """No live member announces the table."""
 
 
 def owners(members: Iterable[MemberInfo], table: str, partition: int) -> list[Owner]:

@@ -3,6 +3,31 @@
 Messages name what was wrong and what to do about it.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BrokerError",
+    "CallbackFailed",
+    "CodecError",
+    "ConfigError",
+    "DeliveryError",
+    "DevBrokerError",
+    "EmitterClosedError",
+    "ExpectationError",
+    "GokaError",
+    "LocalKafkaError",
+    "MissingTool",
+    "PartitionNotHeld",
+    "ProcessorError",
+    "ReadError",
+    "StorageError",
+    "TopicError",
+    "UnknownTable",
+    "VisitAborted",
+]
+
 
 class GokaError(Exception):
     """Root of all errors raised by goka."""
@@ -58,3 +83,35 @@ class ExpectationError(GokaError, AssertionError):
 
 class LocalKafkaError(GokaError):
     """The local Apache Kafka (``goka.localkafka``) could not be started or controlled."""
+
+
+class MissingTool(LocalKafkaError):
+    """Java 17+ or Maven is not installed; the message says what to install."""
+
+
+class PartitionNotHeld(GokaError):
+    """The partition is not (or no longer) held here."""
+
+
+class UnknownTable(GokaError):
+    """No live member announces the table."""
+
+
+_READ_HINTS = {
+    "UNAUTHENTICATED": "pass the deployment's bearer token "
+    "(token=..., or --token / VIEWSVC_TOKEN on the command line)",
+    "FAILED_PRECONDITION": "no replica meets max_lag: raise it, or read with max_lag=0",
+    "DEADLINE_EXCEEDED": "raise the timeout, or check that the min_offsets were written to "
+    "the right table",
+}
+
+
+class ReadError(GokaError):
+    """A read over gRPC failed; ``code`` is the ``grpc.StatusCode``, ``details`` the server's
+    message."""
+
+    def __init__(self, code: Any, details: str) -> None:
+        hint = _READ_HINTS.get(code.name)
+        super().__init__(f"{code.name}: {details}" + (f" ({hint})" if hint else ""))
+        self.code = code
+        self.details = details

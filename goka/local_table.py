@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from goka.errors import GokaError
+from goka.errors import PartitionNotHeld
 
 __all__ = [
     "HeldPartition",
@@ -25,10 +25,6 @@ __all__ = [
 
 PartitionKind = Literal["active", "standby", "replica"]
 PartitionState = Literal["recovering", "running"]
-
-
-class PartitionNotHeld(GokaError):
-    """The partition is not (or no longer) held here."""
 
 
 @dataclass(frozen=True)

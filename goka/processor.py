@@ -190,7 +190,7 @@ class Processor:
         self._hot_standby = hot_standby
         self.standby_replicas = standby_replicas
         self.discovery = discovery
-        self._plugins = [plugin for plugin in (discovery, serve) if plugin is not None]
+        self._serve = serve
         self._observer: ProcessorObserver | None = None
         """The discovery plugin's observer, which places standbys."""
         self.partition_count: int | None = None
@@ -348,9 +348,10 @@ class Processor:
             )  # fmt: skip
             self._assignment = assignment
             cleanup.callback(assignment.close)
-            observers = [plugin.attach(self) for plugin in self._plugins]
-            if self.discovery is not None:
-                self._observer = observers[0]
+            # discovery first: see stop_observers
+            self._observer = self.discovery.attach(self) if self.discovery is not None else None
+            served = self._serve.attach(self) if self._serve is not None else None
+            observers = [o for o in (self._observer, served) if o is not None]
 
             def changed() -> None:
                 for observer in observers:

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from viewsvc._client_channels import ChannelPool, retryable
-from viewsvc._client_results import Entry, ReadError, Source
+from viewsvc._client_results import Entry, ReadError, Source, read_error
 from viewsvc._scan import encode_page_token, request_fingerprint
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 
@@ -45,7 +45,7 @@ class Calls:
                 return rpc(request, timeout=left, metadata=self._pool.metadata())
             except grpc.RpcError as exc:
                 if not retryable(exc.code()):
-                    raise ReadError.from_rpc(exc) from exc
+                    raise read_error(exc) from exc
                 last = exc
         raise _exhausted(endpoints, last)
 
@@ -106,7 +106,7 @@ class Calls:
                 for i, answer in zip(group, answers, strict=True):
                     results[i] = answer
             if failure is not None:
-                raise ReadError.from_rpc(failure) from failure
+                raise read_error(failure) from failure
             pending.sort()
         return [r for r in results if r is not None]
 
@@ -125,7 +125,7 @@ class Calls:
                 return endpoint, call, next(call, None)
             except grpc.RpcError as exc:
                 if not retryable(exc.code()):
-                    raise ReadError.from_rpc(exc) from exc
+                    raise read_error(exc) from exc
                 last = exc
         raise _exhausted(endpoints, last)
 
@@ -209,7 +209,7 @@ class ScanIterator(Iterator[Entry]):
                 # each resume starts with open_scan's first message, which carries rows (only
                 # a final message is empty), so resuming progresses until the deadline
                 if self._closed or not retryable(exc.code()) or time.monotonic() >= deadline:
-                    raise ReadError.from_rpc(exc) from exc
+                    raise read_error(exc) from exc
             self.resumed += 1
             order = [e for e in order if e != endpoint] + [endpoint]  # the others first
             if received:
@@ -241,9 +241,9 @@ def _exhausted(
             "targets=[...] (--target), or call wait_ready() first",
         )
     if last is not None and not deadline_passed:
-        error = ReadError.from_rpc(last)
+        error = read_error(last)
         return ReadError(error.code, f"{error.details} (tried {', '.join(endpoints)})")
-    seen = f"; last error: {ReadError.from_rpc(last)}" if last is not None else ""
+    seen = f"; last error: {read_error(last)}" if last is not None else ""
     return ReadError(
         grpc.StatusCode.DEADLINE_EXCEEDED,
         f"the deadline passed before any of {', '.join(endpoints)} answered{seen}",

@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 
-from goka.errors import GokaError
+from goka.errors import ReadError
 from viewsvc.v1 import table_pb2
 
-__all__ = ["Entry", "GetResult", "ReadError", "ServedTable", "Source"]
-
-_HINTS = {
-    grpc.StatusCode.UNAUTHENTICATED: "pass the deployment's bearer token "
-    "(token=..., or --token / VIEWSVC_TOKEN on the command line)",
-    grpc.StatusCode.FAILED_PRECONDITION: "no replica meets max_lag: raise it, or read with "
-    "max_lag=0",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "raise the timeout, or check that the min_offsets were "
-    "written to the right table",
-}
+__all__ = ["Entry", "GetResult", "ReadError", "ServedTable", "Source", "read_error"]
 
 
-class ReadError(GokaError):
-    """A read failed; ``code`` is the ``grpc.StatusCode``, ``details`` the server's message."""
-
-    def __init__(self, code: Any, details: str) -> None:
-        hint = _HINTS.get(code)
-        super().__init__(f"{code.name}: {details}" + (f" ({hint})" if hint else ""))
-        self.code = code
-        self.details = details
-
-    @classmethod
-    def from_rpc(cls, exc: grpc.RpcError) -> ReadError:
-        code = getattr(exc, "code", None)
-        details = getattr(exc, "details", None)
-        if callable(code) and callable(details):
-            return cls(code(), details() or "")
-        return cls(grpc.StatusCode.UNKNOWN, str(exc))
+def read_error(exc: grpc.RpcError) -> ReadError:
+    """The ReadError of a failed call: its status code and the server's details."""
+    code = getattr(exc, "code", None)
+    details = getattr(exc, "details", None)
+    if callable(code) and callable(details):
+        return ReadError(code(), details() or "")
+    return ReadError(grpc.StatusCode.UNKNOWN, str(exc))
 
 
 @dataclass(frozen=True)

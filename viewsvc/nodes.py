@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from discovery import DEFAULT_TOPIC, Announcer, DiscoveryConfig, Membership, routing
+from discovery.config import check_address
 from goka import codec
 from goka.errors import ConfigError
 from goka.storage import LMDBStorage
@@ -26,7 +27,7 @@ from viewsvc._sharding import wanted_partitions
 from viewsvc.limits import Limits
 from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
-from viewsvc.serve import check_address, check_port
+from viewsvc.serve import check_port
 from viewsvc.server import DRAIN, TableServer
 
 __all__ = ["NodeConfig", "Router", "ViewServer"]
@@ -67,7 +68,7 @@ class NodeConfig:
     metrics_port: int | None = None
 
     def __post_init__(self) -> None:
-        check_address("listen", self.listen)
+        check_address("listen", self.listen, "0.0.0.0:50051")
         check_port("metrics_port", self.metrics_port)
         if self.advertise:
             check_address("advertise", self.advertise)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from discovery import DEFAULT_TOPIC, DiscoveryConfig, Membership
+from discovery.config import check_address
 from goka.errors import ConfigError
 from goka.processor import Processor
 from viewsvc.limits import Limits
@@ -18,7 +19,7 @@ from viewsvc.metrics import Metrics
 from viewsvc.security import ServerSecurity
 from viewsvc.server import DRAIN, TableServer
 
-__all__ = ["ProcessorServer", "ServeConfig", "check_address", "check_port"]
+__all__ = ["ProcessorServer", "ServeConfig", "check_port"]
 
 
 @dataclass(frozen=True)
@@ -43,20 +44,13 @@ class ServeConfig:
     metrics_port: int | None = None
 
     def __post_init__(self) -> None:
-        check_address("listen", self.listen)
+        check_address("listen", self.listen, "0.0.0.0:50051")
         check_port("metrics_port", self.metrics_port)
         if self.grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
 
     def attach(self, processor: Processor) -> ProcessorServer:
         return ProcessorServer(self, processor)
-
-
-def check_address(name: str, value: str) -> None:
-    """Raises ConfigError unless ``value`` is ``host:port``."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"{name}={value!r} is not host:port, e.g. '0.0.0.0:50051'")
 
 
 def check_port(name: str, value: int | None) -> None:

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from goka.errors import LocalKafkaError
+from goka.errors import LocalKafkaError, MissingTool
 
 __all__ = ["KAFKA_VERSION", "MissingTool", "java_command", "kafka_classpath"]
 
@@ -21,10 +21,6 @@ KAFKA_VERSION = re.search(
     r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)</version>", _POM.read_text()
 ).group(1)  # type: ignore[union-attr]
 _MIN_JAVA = 17
-
-
-class MissingTool(LocalKafkaError):
-    """Java 17+ or Maven is not installed; the message says what to install."""
 
 
 def java_command() -> list[str]:

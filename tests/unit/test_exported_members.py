@@ -16,6 +16,7 @@ import pytest
 import discovery
 import goka
 import goka.codec
+import goka.errors
 import goka.storage
 import goka.tester
 import viewsvc
@@ -50,6 +51,26 @@ EXPECTED: dict[str, list[str]] = {
         "visitor",
     ],
     "goka.storage": ["LMDBStorage", "MemoryStorage", "Storage", "StorageFactory"],
+    "goka.errors": [
+        "BrokerError",
+        "CallbackFailed",
+        "CodecError",
+        "ConfigError",
+        "DeliveryError",
+        "DevBrokerError",
+        "EmitterClosedError",
+        "ExpectationError",
+        "GokaError",
+        "LocalKafkaError",
+        "MissingTool",
+        "PartitionNotHeld",
+        "ProcessorError",
+        "ReadError",
+        "StorageError",
+        "TopicError",
+        "UnknownTable",
+        "VisitAborted",
+    ],
     "goka.codec": ["JSON", "Bytes", "Codec", "Int64", "Protobuf", "String"],
     "goka.tester": [
         "OutputTracker",
@@ -79,6 +100,7 @@ EXPECTED: dict[str, list[str]] = {
 MODULES: dict[str, ModuleType] = {
     "goka": goka,
     "goka.storage": goka.storage,
+    "goka.errors": goka.errors,
     "goka.codec": goka.codec,
     "goka.tester": goka.tester,
     "discovery": discovery,
@@ -122,6 +144,21 @@ def test_exported_objects_are_the_defining_ones() -> None:
     assert goka.MemoryStorage is goka.storage.MemoryStorage
     assert issubclass(goka.GokaError, Exception)
     assert goka.Delivery(1, 2) == (1, 2)
+
+
+def test_every_error_class_is_defined_in_goka_errors() -> None:
+    """One place for the errors users catch, whichever package raises them."""
+    import discovery.routing
+    import goka.local_table
+    import goka.localkafka._java
+    import viewsvc.client
+
+    modules = [goka, goka.local_table, goka.localkafka._java, discovery, discovery.routing]
+    for module in [*modules, viewsvc, viewsvc.client]:
+        for name, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, goka.GokaError):
+                assert value.__module__ == "goka.errors", f"{module.__name__}.{name}"
+    assert viewsvc.client.ReadError is goka.errors.ReadError
 
 
 @pytest.mark.parametrize("module_name", list(EXPECTED))

@@ -6,6 +6,7 @@ import pytest
 
 import goka
 from discovery import DiscoveryConfig
+from discovery.config import check_address
 from goka import codec
 from goka.errors import ConfigError
 
@@ -40,3 +41,19 @@ def test_standby_replicas_need_discovery() -> None:
         goka.Processor("localhost:9092", graph, standby_replicas=1)
     with pytest.raises(ConfigError, match="standby_replicas must be >= 1"):
         goka.Processor("localhost:9092", graph, standby_replicas=0, discovery=DiscoveryConfig())
+
+
+@pytest.mark.parametrize(
+    "address", ["pod-0.svc:50051", "0.0.0.0:0", "127.0.0.1:65535", "[::1]:50051", "[::]:9"]
+)
+def test_one_address_rule_accepts_hosts_ipv4_and_bracketed_ipv6(address: str) -> None:
+    check_address("listen", address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["host:65536", "host:99999", "host:", ":50051", "::1:50051", "a b:1", "http://x:1", "h:p"],
+)
+def test_one_address_rule_refuses_what_cannot_be_dialed(address: str) -> None:
+    with pytest.raises(ConfigError, match=r"listen=.* is not host:port, e.g. '0.0.0.0:1'"):
+        check_address("listen", address, "0.0.0.0:1")
