@@ -2,13 +2,35 @@
 
 Serves tables over gRPC (``viewsvc.v1.TableService``) and the membership table
 (``discovery.v1.DiscoveryService``); :class:`Client` reads them, straight from a node holding
-the key; ``viewsvc`` on the command line inspects a deployment:
+the key; :class:`ServeConfig` serves a processor's table, :class:`ViewServer` and
+:class:`Router` are the serving nodes that are not processors; ``viewsvc`` on the command
+line inspects a deployment:
 
     viewsvc members --brokers localhost:9092 --watch
     viewsvc get --target localhost:50051 --table clicks-counter-table user-1
 """
 
 from goka import __version__
-from viewsvc.client import Client
+from goka.errors import ReadError
+from viewsvc.client import Client, Consistency, Entry, GetResult, ServedTable, Source
+from viewsvc.limits import Limits
+from viewsvc.nodes import NodeConfig, Router, ViewServer
+from viewsvc.security import ServerSecurity
+from viewsvc.serve import ServeConfig
 
-__all__ = ["Client", "__version__"]
+__all__ = [
+    "Client",
+    "Consistency",
+    "Entry",
+    "GetResult",
+    "Limits",
+    "NodeConfig",
+    "ReadError",
+    "Router",
+    "ServeConfig",
+    "ServedTable",
+    "ServerSecurity",
+    "Source",
+    "ViewServer",
+    "__version__",
+]

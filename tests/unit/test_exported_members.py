@@ -94,7 +94,22 @@ EXPECTED: dict[str, list[str]] = {
         "placement",
         "standbys",
     ],
-    "viewsvc": ["Client", "__version__"],
+    "viewsvc": [
+        "Client",
+        "Consistency",
+        "Entry",
+        "GetResult",
+        "Limits",
+        "NodeConfig",
+        "ReadError",
+        "Router",
+        "ServeConfig",
+        "ServedTable",
+        "ServerSecurity",
+        "Source",
+        "ViewServer",
+        "__version__",
+    ],
 }
 
 MODULES: dict[str, ModuleType] = {
