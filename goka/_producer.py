@@ -10,7 +10,7 @@ next batch has produced meanwhile.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, Producer
@@ -70,40 +70,42 @@ class BatchProducer:
         headers: Headers | None = None,
     ) -> None:
         """Send a message of the batch being filled."""
-        deliveries = self._open
-        while True:
-            try:
-                self._producer.produce(
-                    topic,
-                    value,
-                    key,
-                    partition=partition,
-                    headers=cast(Any, headers),
-                    on_delivery=deliveries.delivered,
-                )
-                break
-            except BufferError:
-                self._producer.poll(0.05)  # local queue full: serve delivery reports, retry
-        deliveries.outstanding += 1
+        self._send(topic, partition, ((key, value),), headers, self._open.delivered)
 
     def produce_changelog(
         self, topic: str, partition: int, writes: Iterable[tuple[bytes, bytes | None]]
     ) -> None:
         """Send one partition's table writes (key, encoded value or None) in the batch being
-        filled; ``produce`` for each, without its per-call overhead."""
-        deliveries = self._open
-        delivered = deliveries.table_delivered
+        filled; their acknowledgements carry the partition's changelog offset."""
+        self._send(topic, partition, writes, None, self._open.table_delivered)
+
+    def _send(
+        self,
+        topic: str,
+        partition: int,
+        messages: Iterable[tuple[bytes, bytes | None]],
+        headers: Headers | None,
+        delivered: Callable[[KafkaError | None, Any], None],
+    ) -> None:
+        """One loop for every message: a changelog is thousands per batch."""
         produce, poll = self._producer.produce, self._producer.poll
         sent = 0
-        for key, value in writes:
+        for key, value in messages:
             while True:
                 try:
-                    produce(topic, value, key, partition=partition, on_delivery=delivered)
+                    produce(
+                        topic,
+                        value,
+                        key,
+                        partition=partition,
+                        headers=cast(Any, headers),
+                        on_delivery=delivered,
+                    )
                     break
                 except BufferError:
                     poll(0.05)  # local queue full: serve delivery reports, retry
             sent += 1
-        deliveries.outstanding += sent
+        self._open.outstanding += sent
 
     def seal(self) -> Deliveries:
         """End the batch being filled: its messages are counted in the returned Deliveries,
