@@ -80,7 +80,7 @@ import goka  # noqa: E402
 from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, kafka_machine  # noqa: E402
 from discovery.membership import ensure_discovery_topic  # noqa: E402
 from goka import codec  # noqa: E402
-from viewsvc.nodes import NodeConfig, ViewServer  # noqa: E402
+from viewsvc.nodes.standalone import NodeConfig, ViewServer  # noqa: E402
 
 TARGET = 0.5
 """On the dev broker: pod rows/s must be at least this share of raw rows/s."""
@@ -252,7 +252,7 @@ def wait_recovered(
 
     Both, because on Tansu a view may go running one producer batch per partition early: it
     also counts reaching the high watermark queried at the start as caught up, and Tansu may
-    report that watermark one batch short (see goka/_table_reader.py)."""
+    report that watermark one batch short (see goka/_recovery.py)."""
     deadline = time.monotonic() + args.timeout
     if not view.wait_running(args.timeout):
         raise SystemExit(f"{what}: the view is not running after {args.timeout}s")

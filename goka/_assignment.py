@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from goka._partition import PartitionTask
-from goka._table_reader import TableReader
+from goka._recovery import RecoveryReader
 from goka.graph import GroupGraph
 from goka.storage import Storage, StorageFactory
 
@@ -44,7 +44,7 @@ class _Stores:
 class Assignment:
     graph: GroupGraph
     storage: StorageFactory
-    reader: TableReader | None
+    reader: RecoveryReader | None
     inputs: list[str]
     hot_standby: bool
     partition_count: int

@@ -12,7 +12,7 @@ from goka.errors import VisitAborted
 from goka.graph import VisitorEdge
 
 if TYPE_CHECKING:
-    from goka._processing import BatchRunner
+    from goka._commit_protocol import BatchRunner
 
 __all__ = ["Visit"]
 

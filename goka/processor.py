@@ -25,14 +25,14 @@ from typing import Any, Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka._assignment import Assignment
+from goka._commit_protocol import BatchRunner
 from goka._config import client_config
 from goka._consume import consume_available
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
-from goka._processing import BatchRunner
 from goka._processor_table import ProcessorTable
 from goka._producer import BatchProducer
-from goka._table_reader import TableReader
+from goka._recovery import RecoveryReader
 from goka._visit import Visit
 from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
 from goka.graph import GroupGraph
@@ -337,7 +337,7 @@ class Processor:
             cleanup.callback(producer.close, self._delivery_timeout)
             reader = None
             if self.graph.table is not None or self.graph.joins:
-                reader = TableReader({**self._config, "group.id": f"{group}-table-reader"})
+                reader = RecoveryReader({**self._config, "group.id": f"{group}-table-reader"})
                 cleanup.callback(reader.close)
             inputs: list[str] = [edge.topic for edge in self.graph.inputs]
             if self.graph.loop_topic is not None:

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
 from goka._config import client_config
-from goka._table_reader import TableReader
+from goka._recovery import RecoveryReader
 from goka._view_table import ViewTable
 from goka.codec import Codec
 from goka.errors import ConfigError, GokaError, StorageError, TopicError
@@ -105,7 +105,7 @@ class View(Generic[T]):
         """Table records applied since start (replayed and followed)."""
         self._caught_up: set[int] = set()
         """Partitions that reached the end of the table topic at least once."""
-        self._reader: TableReader | None = None
+        self._reader: RecoveryReader | None = None
         self.partitioner = partitioner
         self._started = 0.0
         self.recovery_seconds: float | None = None
@@ -173,7 +173,7 @@ class View(Generic[T]):
         return self._error
 
     def _follow(self) -> None:
-        reader = TableReader(self._config)
+        reader = RecoveryReader(self._config)
         self._reader = reader
         try:
             for partition, store in self._stores.items():
@@ -200,7 +200,7 @@ class View(Generic[T]):
                 self._state = "stopped"
             self._finished.set()
 
-    def _apply_wanted(self, reader: TableReader, pending: set[tuple[str, int]]) -> None:
+    def _apply_wanted(self, reader: RecoveryReader, pending: set[tuple[str, int]]) -> None:
         with self._wanted_lock:
             wanted, self._wanted = self._wanted, None
         if wanted is None:

@@ -13,10 +13,10 @@ line inspects a deployment:
 from goka import __version__
 from goka.errors import ReadError
 from viewsvc.client import Client, Consistency, Entry, GetResult, ServedTable, Source
-from viewsvc.limits import Limits
-from viewsvc.nodes import NodeConfig, Router, ViewServer
-from viewsvc.security import ServerSecurity
-from viewsvc.serve import ServeConfig
+from viewsvc.nodes.processor_plugin import ServeConfig
+from viewsvc.nodes.standalone import NodeConfig, Router, ViewServer
+from viewsvc.server.limits import Limits
+from viewsvc.server.security import ServerSecurity
 
 __all__ = [
     "Client",

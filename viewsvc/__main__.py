@@ -1,6 +1,6 @@
 """``python -m viewsvc ...`` runs the ``viewsvc`` command line."""
 
-from viewsvc.cli import main
+from viewsvc.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -31,7 +31,7 @@ from examples.user_status.app import (
     define_user_status,
 )
 from goka import codec
-from viewsvc.options import config_option, extra_config, setup_logging, topic_options
+from viewsvc.cli.common_options import config_option, extra_config, setup_logging, topic_options
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 

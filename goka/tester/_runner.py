@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from goka._commit_protocol import VisitMessage
 from goka._host import GraphHost, Headers
 from goka._partition import PartitionTask
-from goka._processing import VisitMessage
 from goka.codec import Codec
 from goka.context import Context
 from goka.errors import CallbackFailed, CodecError, ConfigError, ProcessorError

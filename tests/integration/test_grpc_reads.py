@@ -30,8 +30,8 @@ from goka.local_table import HeldPartition, LocalTable, TableMeta
 from goka.partitioner import murmur2
 from tests.conftest import ProcessGroup, unique
 from tests.support.serving import Deployment, free_port, wait_until
-from viewsvc._node import FORWARDED_BY
 from viewsvc.client import Client, ReadError
+from viewsvc.server.planner import FORWARDED_BY
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
 

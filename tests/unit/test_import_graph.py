@@ -1,4 +1,5 @@
-"""The layers of docs/architecture.md, checked on the code: ``viewsvc -> discovery -> goka``
+"""The layers of docs/architecture.md, checked on the code: ``viewsvc -> discovery -> goka``,
+viewsvc's rooms (``cli -> nodes -> server | client -> wire``, and never ``client <-> server``),
 and no import circle between modules (imports inside functions count; those only for type
 checking do not)."""
 
@@ -10,6 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("goka", "discovery", "viewsvc")
 LAYER = {"goka": 0, "discovery": 1, "viewsvc": 2}
+ROOM = {"wire": 0, "client": 1, "server": 1, "nodes": 2, "cli": 3}
+"""viewsvc's rooms: a room imports its own modules and those of lower rooms; client and
+server share a rank, so neither imports the other."""
 
 
 def module_name(path: Path) -> str:
@@ -61,6 +65,37 @@ def test_the_graph_is_read() -> None:
     edges = graph()
     assert "goka.processor" in edges["goka"]
     assert "discovery.announcer" in edges["discovery._processor_observer"]
+    assert "viewsvc.wire.channels" in edges["viewsvc.client.client"]
+    assert "viewsvc.server.grpc_server" in edges["viewsvc.nodes.standalone"]
+
+
+def room(module: str) -> str:
+    return module.split(".")[1] if module.count(".") >= 1 else ""
+
+
+def test_every_viewsvc_module_is_in_a_room() -> None:
+    outside = [
+        m
+        for m in graph()
+        if m.startswith("viewsvc.") and m != "viewsvc.__main__" and room(m) not in ROOM
+    ]
+    assert outside == []
+
+
+def test_viewsvc_rooms_import_only_lower_rooms() -> None:
+    wrong = [
+        f"{module} imports {dep}"
+        for module, deps in graph().items()
+        if module.startswith("viewsvc.") and room(module) in ROOM
+        for dep in deps
+        if dep == "viewsvc"  # the package's public names are for users, not for its rooms
+        or (
+            dep.startswith("viewsvc.")
+            and room(dep) != room(module)
+            and ROOM[room(dep)] >= ROOM[room(module)]
+        )
+    ]
+    assert wrong == []
 
 
 def test_imports_point_down_the_layers() -> None:

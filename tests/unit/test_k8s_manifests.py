@@ -42,9 +42,9 @@ from examples.clickcount.cli import cli as clickcount_cli
 from examples.clickcount.cli import process
 from tests.conftest import ROOT
 from tests.support.dockerfile import image_entrypoint, image_uid
-from viewsvc._serve_cli import serve_view
-from viewsvc.cli import cli as viewsvc_cli
-from viewsvc.server import LIVENESS
+from viewsvc.cli.main import cli as viewsvc_cli
+from viewsvc.cli.serve_commands import serve_view
+from viewsvc.server.grpc_server import LIVENESS
 
 K8S = ROOT / "k8s"
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod"]

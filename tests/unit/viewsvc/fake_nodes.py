@@ -23,8 +23,8 @@ from discovery.model import KIND_VALUES, ROLE_VALUES, STATE_VALUES, from_announc
 from discovery.routing import locate
 from discovery.v1 import discovery_pb2, discovery_pb2_grpc
 from goka.partitioner import murmur2
-from viewsvc._scan import decode_page_token, encode_page_token, request_fingerprint
 from viewsvc.v1 import table_pb2, table_pb2_grpc
+from viewsvc.wire.scan_pages import decode_page_token, encode_page_token, request_fingerprint
 
 TABLE = "clicks-table"
 PARTITIONS = 4

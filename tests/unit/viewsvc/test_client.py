@@ -27,8 +27,8 @@ from tests.unit.viewsvc.fake_nodes import (
     key_in,
 )
 from viewsvc import Client
-from viewsvc._client_routing import holders, read_options
 from viewsvc.client import ReadError
+from viewsvc.client.routing import holders, read_options
 
 ALL = range(PARTITIONS)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.unit.viewsvc.fake_nodes import PARTITIONS, TABLE, Cluster, FakeNode, Held, key_in
-from viewsvc.cli import cli
+from viewsvc.cli.main import cli
 
 
 @pytest.fixture

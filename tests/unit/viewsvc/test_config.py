@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from goka.errors import ConfigError
-from viewsvc.limits import Limits
-from viewsvc.metrics import Metrics
-from viewsvc.nodes import NodeConfig, ViewServer, _advertised
-from viewsvc.serve import ServeConfig
-from viewsvc.server_options import given_server_flags, server_options
+from viewsvc.cli.server_options import given_server_flags, server_options
+from viewsvc.nodes.processor_plugin import ServeConfig
+from viewsvc.nodes.standalone import NodeConfig, ViewServer, _advertised
+from viewsvc.server.limits import Limits
+from viewsvc.server.metrics import Metrics
 
 
 @pytest.mark.parametrize("field", ["scan_cap", "max_key_bytes", "workers", "default_deadline"])

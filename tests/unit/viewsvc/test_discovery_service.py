@@ -17,7 +17,7 @@ import pytest
 from discovery.model import MemberInfo, PartitionInfo, TableInfo, from_announcement
 from discovery.v1 import discovery_pb2 as pb
 from discovery.v1 import discovery_pb2_grpc
-from viewsvc._discovery_service import DiscoveryServicer, to_member
+from viewsvc.server.discovery_service import DiscoveryServicer, to_member
 
 TIMEOUT = 5.0
 NOW = datetime(2025, 3, 1, 12, 0, 10, 250_000, tzinfo=UTC)

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from discovery import MemberInfo, PartitionInfo, TableInfo
-from viewsvc._members import format_table, only_table, to_json
-from viewsvc.cli import _stop_on_signals, cli
+from viewsvc.cli.main import _stop_on_signals, cli
+from viewsvc.cli.members import format_table, only_table, to_json
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2025, 3, 1, 12, 0, 10, tzinfo=UTC)

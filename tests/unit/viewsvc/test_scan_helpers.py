@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from viewsvc._scan import (
+from viewsvc.wire.scan_pages import (
     InvalidArgument,
     Row,
     batches,

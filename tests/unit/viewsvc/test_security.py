@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from goka.errors import ConfigError
-from viewsvc.security import ServerSecurity
+from viewsvc.server.security import ServerSecurity
 
 TOKEN = "s3cret-token"
 TIMEOUT = 5.0

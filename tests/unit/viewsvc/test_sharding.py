@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from discovery import placement
 from discovery.model import MemberInfo, PartitionInfo, TableInfo
-from viewsvc._sharding import view_group_members, wanted_partitions
+from viewsvc.nodes.sharding import view_group_members, wanted_partitions
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 TABLE = "clicks-table"

@@ -28,10 +28,10 @@ from goka.local_table import (
     TableMeta,
 )
 from goka.partitioner import murmur2
-from viewsvc._node import FORWARDED_BY
-from viewsvc.limits import Limits
-from viewsvc.security import ServerSecurity
-from viewsvc.server import LIVENESS, TableServer
+from viewsvc.server.grpc_server import LIVENESS, TableServer
+from viewsvc.server.limits import Limits
+from viewsvc.server.planner import FORWARDED_BY
+from viewsvc.server.security import ServerSecurity
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
 

@@ -25,15 +25,15 @@ from discovery.model import MemberInfo
 from discovery.v1 import discovery_pb2, discovery_pb2_grpc
 from goka.errors import GokaError
 from goka.local_table import LocalTable
-from viewsvc._client_channels import ChannelPool
-from viewsvc._discovery_service import DiscoveryServicer
-from viewsvc._local import LocalTables
-from viewsvc._node import Node
-from viewsvc._table_service import TableServicer
-from viewsvc.limits import Limits
-from viewsvc.metrics import Metrics
-from viewsvc.security import ServerSecurity
+from viewsvc.server.discovery_service import DiscoveryServicer
+from viewsvc.server.limits import Limits
+from viewsvc.server.local_tables import LocalTables
+from viewsvc.server.metrics import Metrics
+from viewsvc.server.planner import Node
+from viewsvc.server.security import ServerSecurity
+from viewsvc.server.table_service import TableServicer
 from viewsvc.v1 import table_pb2, table_pb2_grpc
+from viewsvc.wire.channels import ChannelPool
 
 __all__ = ["LIVENESS", "Members", "TableServer", "add_health_and_reflection", "bounded_server"]
 

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import click
 
 from goka.errors import ConfigError
-from viewsvc.limits import Limits
-from viewsvc.security import ServerSecurity
+from viewsvc.server.limits import Limits
+from viewsvc.server.security import ServerSecurity
 
 __all__ = ["ServerSettings", "given_server_flags", "server_options", "server_settings"]
 

@@ -23,12 +23,12 @@ from goka import codec
 from goka.errors import ConfigError
 from goka.storage import LMDBStorage
 from goka.view import View
-from viewsvc._sharding import wanted_partitions
-from viewsvc.limits import Limits
-from viewsvc.metrics import Metrics
-from viewsvc.security import ServerSecurity
-from viewsvc.serve import check_port
-from viewsvc.server import DRAIN, TableServer
+from viewsvc.nodes.processor_plugin import check_port
+from viewsvc.nodes.sharding import wanted_partitions
+from viewsvc.server.grpc_server import DRAIN, TableServer
+from viewsvc.server.limits import Limits
+from viewsvc.server.metrics import Metrics
+from viewsvc.server.security import ServerSecurity
 
 __all__ = ["NodeConfig", "Router", "ViewServer"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import grpc
 
-from viewsvc._client_channels import ChannelPool, retryable
-from viewsvc._client_results import Entry, ReadError, Source, read_error
-from viewsvc._scan import encode_page_token, request_fingerprint
+from viewsvc.client.results import Entry, ReadError, Source, read_error
 from viewsvc.v1 import table_pb2, table_pb2_grpc
+from viewsvc.wire.channels import ChannelPool, retryable
+from viewsvc.wire.scan_pages import encode_page_token, request_fingerprint
 
 __all__ = ["Calls", "ScanIterator"]
 

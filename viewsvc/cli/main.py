@@ -26,10 +26,10 @@ from confluent_kafka import KafkaException
 
 from discovery import DEFAULT_TOPIC, MemberInfo, Membership
 from goka.errors import GokaError
-from viewsvc._members import format_table, only_table, to_json
-from viewsvc._read_cli import get, locate, scan
-from viewsvc._serve_cli import route, serve_view
-from viewsvc.options import config_option, extra_config, setup_logging
+from viewsvc.cli.common_options import config_option, extra_config, setup_logging
+from viewsvc.cli.members import format_table, only_table, to_json
+from viewsvc.cli.read_commands import get, locate, scan
+from viewsvc.cli.serve_commands import route, serve_view
 
 __all__ = ["cli", "main"]
 

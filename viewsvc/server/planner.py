@@ -14,11 +14,11 @@ from discovery import routing
 from discovery.model import MemberInfo, Owner
 from goka.local_table import HeldPartition, LocalTable, PartitionNotHeld, TableMeta
 from goka.partitioner import get_partitioner
-from viewsvc._client_channels import ChannelPool, retryable
-from viewsvc._local import LocalTables
-from viewsvc._reads import ReadFailure, ReadOptions, candidates, invalid, local_ok
-from viewsvc.limits import Limits
+from viewsvc.server.limits import Limits
+from viewsvc.server.local_tables import LocalTables
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import ChannelPool, retryable
+from viewsvc.wire.read_options import ReadFailure, ReadOptions, candidates, invalid, local_ok
 
 __all__ = ["FORWARDED_BY", "Local", "Node"]
 

@@ -13,12 +13,12 @@ import grpc
 
 from discovery import routing
 from goka.partitioner import get_partitioner
-from viewsvc._client_channels import retryable
-from viewsvc._node import FORWARDED_BY, Node
-from viewsvc._reads import DEFAULTS, ReadFailure, ReadOptions, invalid, parse_options
-from viewsvc._scan_service import scan
+from viewsvc.server.planner import FORWARDED_BY, Node
+from viewsvc.server.scan_service import scan
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import retryable
+from viewsvc.wire.read_options import DEFAULTS, ReadFailure, ReadOptions, invalid, parse_options
 
 __all__ = ["TableServicer"]
 

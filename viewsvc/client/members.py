@@ -14,7 +14,7 @@ import grpc
 from discovery import MemberInfo, Membership
 from discovery.model import MalformedAnnouncement, from_announcement
 from discovery.v1 import discovery_pb2, discovery_pb2_grpc
-from viewsvc._client_channels import ChannelPool
+from viewsvc.wire.channels import ChannelPool
 
 __all__ = ["KafkaMembers", "MemberSource", "WatchedMembers"]
 

@@ -71,7 +71,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
@@ -90,8 +90,8 @@ from bench._common import (  # noqa: E402
 from goka import codec  # noqa: E402
 from goka.partitioner import get_partitioner  # noqa: E402
 from viewsvc import Client  # noqa: E402
-from viewsvc.limits import Limits  # noqa: E402
-from viewsvc.server import add_health_and_reflection, bounded_server  # noqa: E402
+from viewsvc.server.grpc_server import add_health_and_reflection, bounded_server  # noqa: E402
+from viewsvc.server.limits import Limits  # noqa: E402
 from viewsvc.v1 import table_pb2 as pb  # noqa: E402
 from viewsvc.v1 import table_pb2_grpc  # noqa: E402
 

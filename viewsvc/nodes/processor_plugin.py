@@ -14,10 +14,10 @@ from discovery import DEFAULT_TOPIC, DiscoveryConfig, Membership
 from discovery.config import check_address
 from goka.errors import ConfigError
 from goka.processor import Processor
-from viewsvc.limits import Limits
-from viewsvc.metrics import Metrics
-from viewsvc.security import ServerSecurity
-from viewsvc.server import DRAIN, TableServer
+from viewsvc.server.grpc_server import DRAIN, TableServer
+from viewsvc.server.limits import Limits
+from viewsvc.server.metrics import Metrics
+from viewsvc.server.security import ServerSecurity
 
 __all__ = ["ProcessorServer", "ServeConfig", "check_port"]
 

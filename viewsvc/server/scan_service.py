@@ -12,10 +12,11 @@ from typing import Any
 
 import grpc
 
-from viewsvc._client_channels import retryable
-from viewsvc._node import Node
-from viewsvc._reads import ReadFailure, ReadOptions, invalid, parse_options
-from viewsvc._scan import (
+from viewsvc.server.planner import Node
+from viewsvc.v1 import table_pb2 as pb
+from viewsvc.wire.channels import retryable
+from viewsvc.wire.read_options import ReadFailure, ReadOptions, invalid, parse_options
+from viewsvc.wire.scan_pages import (
     InvalidArgument,
     Row,
     batches,
@@ -25,7 +26,6 @@ from viewsvc._scan import (
     request_fingerprint,
     scan_bounds,
 )
-from viewsvc.v1 import table_pb2 as pb
 
 __all__ = ["scan"]
 

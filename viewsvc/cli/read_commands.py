@@ -18,8 +18,8 @@ from discovery import Location
 from discovery.routing import table_info
 from goka.codec import JSON, Int64, String
 from goka.errors import CodecError, GokaError
+from viewsvc.cli.common_options import Connection, connection_options
 from viewsvc.client import Client, Consistency
-from viewsvc.options import Connection, connection_options
 
 __all__ = ["get", "locate", "scan"]
 

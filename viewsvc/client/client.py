@@ -22,11 +22,10 @@ from typing import Any
 from discovery import DEFAULT_TOPIC, Location, MemberInfo, Owner
 from discovery.routing import UnknownTable, locate
 from goka.errors import ConfigError
-from viewsvc._client_calls import Calls, ScanIterator
-from viewsvc._client_channels import ChannelPool
-from viewsvc._client_members import KafkaMembers, MemberSource, WatchedMembers
-from viewsvc._client_results import Entry, GetResult, ReadError, ServedTable, Source
-from viewsvc._client_routing import (
+from viewsvc.client.calls import Calls, ScanIterator
+from viewsvc.client.members import KafkaMembers, MemberSource, WatchedMembers
+from viewsvc.client.results import Entry, GetResult, ReadError, ServedTable, Source
+from viewsvc.client.routing import (
     Consistency,
     fallbacks,
     key_routes,
@@ -34,6 +33,7 @@ from viewsvc._client_routing import (
     validate_table,
 )
 from viewsvc.v1 import table_pb2
+from viewsvc.wire.channels import ChannelPool
 
 __all__ = [
     "Client",

@@ -27,7 +27,7 @@ from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
 from goka.storage import Storage
 
-__all__ = ["ReadResult", "TableReader", "TopicPartitionKey"]
+__all__ = ["ReadResult", "RecoveryReader", "TopicPartitionKey"]
 
 _logger = logging.getLogger("goka.table")
 
@@ -42,7 +42,7 @@ class ReadResult:
     """Records read per partition in this read (before coalescing by key)."""
 
 
-class TableReader:
+class RecoveryReader:
     def __init__(self, config: dict[str, Any]) -> None:
         self._consumer = Consumer(
             {

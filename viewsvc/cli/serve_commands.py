@@ -12,9 +12,9 @@ from confluent_kafka import KafkaException
 
 from discovery import DEFAULT_TOPIC
 from goka.errors import GokaError
-from viewsvc.nodes import NodeConfig, Router, ViewServer
-from viewsvc.options import config_option, extra_config, topic_options
-from viewsvc.server_options import server_options, server_settings
+from viewsvc.cli.common_options import config_option, extra_config, topic_options
+from viewsvc.cli.server_options import server_options, server_settings
+from viewsvc.nodes.standalone import NodeConfig, Router, ViewServer
 
 __all__ = ["route", "serve_view"]
 

@@ -1,0 +1,1 @@
+"""gRPC reads: see ``__main__``."""
