@@ -14,7 +14,7 @@ from goka.topics import check_topic_settings
 if TYPE_CHECKING:
     from goka.processor import Processor
 
-__all__ = ["DiscoveryConfig", "check_address"]
+__all__ = ["DiscoveryConfig", "check_address", "check_port"]
 
 _ADDRESS = re.compile(r"^(?:[^\s:/\[\]]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$")
 
@@ -26,6 +26,12 @@ def check_address(name: str, value: str, example: str = "pod-0.svc:50051") -> No
     match = _ADDRESS.match(value)
     if match is None or int(match.group(1)) > 65535:
         raise ConfigError(f"{name}={value!r} is not host:port, e.g. {example!r}")
+
+
+def check_port(name: str, value: int | None) -> None:
+    """Raises ConfigError unless ``value`` is None or a TCP port."""
+    if value is not None and not 0 <= value <= 65535:
+        raise ConfigError(f"{name}={value} is not a TCP port (0..65535)")
 
 
 @dataclass(frozen=True)

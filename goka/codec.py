@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError, EncodeError, Message
 
 from goka.errors import CodecError, ConfigError
 
-__all__ = ["JSON", "Bytes", "Codec", "Int64", "Protobuf", "String"]
+__all__ = ["JSON", "Bytes", "Codec", "Int64", "Protobuf", "String", "check_codec"]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -54,6 +54,15 @@ class Codec(Protocol[T]):
     def encode(self, value: T) -> bytes: ...
 
     def decode(self, data: bytes) -> T: ...
+
+
+def check_codec(where: str, codec: object) -> None:
+    """Raises ConfigError unless ``codec`` is a codec instance (a class such as
+    ``codec.String`` has the methods too, but no instance to call them on)."""
+    if isinstance(codec, type) or not isinstance(codec, Codec):
+        raise ConfigError(
+            f"{where}: {codec!r} is not a codec; pass an instance such as goka.codec.String()"
+        )
 
 
 def _describe_value(value: object) -> str:

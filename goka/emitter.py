@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Producer
 from goka._config import client_config
 from goka._delivery import Delivery, DeliveryFuture, DeliveryWaiters
 from goka._host import header_list
-from goka.codec import Codec
+from goka.codec import Codec, check_codec
 from goka.errors import ConfigError, DeliveryError, EmitterClosedError, TopicError
 from goka.partitioner import get_partitioner
 from goka.topics import TopicManager
@@ -66,8 +66,7 @@ class Emitter(Generic[T]):
     ) -> None:
         if not isinstance(topic, str) or not topic:
             raise ConfigError(f"topic must be a non-empty string, got {topic!r}")
-        if isinstance(codec, type) or not isinstance(codec, Codec):
-            raise ConfigError(f"{codec!r} is not a codec; pass e.g. goka.codec.String()")
+        check_codec("codec", codec)
         if delivery_timeout <= 0:
             raise ConfigError(f"delivery_timeout must be positive, got {delivery_timeout}")
         self.topic = topic

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NewType
 
-from goka.codec import Codec
+from goka.codec import Codec, check_codec
 from goka.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -68,14 +68,6 @@ def _check_name(kind: str, name: object) -> str:
             "from a-z, A-Z, 0-9, '.', '_' and '-'"
         )
     return name
-
-
-def _check_codec(where: str, codec: object) -> None:
-    has_methods = hasattr(codec, "encode") and hasattr(codec, "decode") and hasattr(codec, "name")
-    if isinstance(codec, type) or not has_methods:  # a class (codec.String) is no instance
-        raise ConfigError(
-            f"{where}: {codec!r} is not a codec; pass an instance such as goka.codec.String()"
-        )
 
 
 def group_table(group: str) -> Table:
@@ -170,7 +162,7 @@ def input(  # noqa: A001 - Goka's name
     ``on_decode_error``: ``"fail"`` (default), ``"skip"`` or ``goka.dead_letter(topic)``.
     """
     name = _check_name("input topic", topic)
-    _check_codec(f"input({name!r})", codec)
+    check_codec(f"input({name!r})", codec)
     _check_callback(f"input({name!r})", callback)
     if on_decode_error not in ("fail", "skip") and not isinstance(on_decode_error, DeadLetter):
         raise ConfigError(
@@ -183,20 +175,20 @@ def input(  # noqa: A001 - Goka's name
 def output(topic: str, codec: Codec[Any]) -> OutputEdge:
     """Allow ``ctx.emit(topic, key, value)``, encoding values with ``codec``."""
     name = _check_name("output topic", topic)
-    _check_codec(f"output({name!r})", codec)
+    check_codec(f"output({name!r})", codec)
     return OutputEdge(Stream(name), codec)
 
 
 def persist(codec: Codec[Any]) -> PersistEdge:
     """Give the group a table (``<group>-table``) whose values are encoded with ``codec``."""
-    _check_codec("persist()", codec)
+    check_codec("persist()", codec)
     return PersistEdge(codec)
 
 
 def loop(codec: Codec[Any], callback: Callback) -> LoopEdge:
     """Allow ``ctx.loopback(key, value)``: messages go through ``<group>-loop`` (created with
     the inputs' partition count) and come back to ``callback(ctx, msg)``."""
-    _check_codec("loop()", codec)
+    check_codec("loop()", codec)
     _check_callback("loop()", callback)
     return LoopEdge(codec, callback)
 
@@ -205,14 +197,14 @@ def join(table: str, codec: Codec[Any]) -> JoinEdge:
     """Allow ``ctx.join(table)``: the current key's value in ``table``, another group's table
     co-partitioned with the inputs (same partition count and partitioner)."""
     name = _check_name("join table", table)
-    _check_codec(f"join({name!r})", codec)
+    check_codec(f"join({name!r})", codec)
     return JoinEdge(Table(name), codec)
 
 
 def lookup(table: str, codec: Codec[Any]) -> LookupEdge:
     """Allow ``ctx.lookup(table, key)`` for any key: the processor keeps a full view of it."""
     name = _check_name("lookup table", table)
-    _check_codec(f"lookup({name!r})", codec)
+    check_codec(f"lookup({name!r})", codec)
     return LookupEdge(Table(name), codec)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Generic, Literal, TypeVar
 from goka._config import client_config
 from goka._recovery import RecoveryReader
 from goka._view_table import ViewTable
-from goka.codec import Codec
+from goka.codec import Codec, check_codec
 from goka.errors import ConfigError, GokaError, StorageError, TopicError
 from goka.local_table import HeldPartition, LocalTable, PartitionNotHeld
 from goka.partitioner import get_partitioner
@@ -68,8 +68,7 @@ class View(Generic[T]):
         poll_timeout: float = 0.1,
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
-        if isinstance(codec, type) or not isinstance(codec, Codec):
-            raise ConfigError(f"{codec!r} is not a codec; pass e.g. goka.codec.Int64()")
+        check_codec("codec", codec)
         if poll_timeout <= 0:
             raise ConfigError(f"poll_timeout must be positive, got {poll_timeout}")
         self.table = table

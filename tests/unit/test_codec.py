@@ -24,7 +24,15 @@ ALL_CODECS: list[Codec[Any]] = [
 
 
 def test_exported_names() -> None:
-    assert sorted(codec.__all__) == ["Bytes", "Codec", "Int64", "JSON", "Protobuf", "String"]
+    assert sorted(codec.__all__) == [
+        "Bytes",
+        "Codec",
+        "Int64",
+        "JSON",
+        "Protobuf",
+        "String",
+        "check_codec",
+    ]
 
 
 def test_names() -> None:

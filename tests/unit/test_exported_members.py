@@ -20,6 +20,7 @@ import goka.errors
 import goka.storage
 import goka.tester
 import viewsvc
+import viewsvc.client
 
 EXPECTED: dict[str, list[str]] = {
     "goka": [
@@ -71,7 +72,7 @@ EXPECTED: dict[str, list[str]] = {
         "UnknownTable",
         "VisitAborted",
     ],
-    "goka.codec": ["JSON", "Bytes", "Codec", "Int64", "Protobuf", "String"],
+    "goka.codec": ["JSON", "Bytes", "Codec", "Int64", "Protobuf", "String", "check_codec"],
     "goka.tester": [
         "OutputTracker",
         "TableHandle",
@@ -110,6 +111,16 @@ EXPECTED: dict[str, list[str]] = {
         "ViewServer",
         "__version__",
     ],
+    "viewsvc.client": [
+        "Client",
+        "Consistency",
+        "Entry",
+        "GetResult",
+        "ReadError",
+        "ScanIterator",
+        "ServedTable",
+        "Source",
+    ],
 }
 
 MODULES: dict[str, ModuleType] = {
@@ -120,6 +131,7 @@ MODULES: dict[str, ModuleType] = {
     "goka.tester": goka.tester,
     "discovery": discovery,
     "viewsvc": viewsvc,
+    "viewsvc.client": viewsvc.client,
 }
 
 
@@ -166,7 +178,6 @@ def test_every_error_class_is_defined_in_goka_errors() -> None:
     import discovery.routing
     import goka.local_table
     import goka.localkafka._java
-    import viewsvc.client
 
     modules = [goka, goka.local_table, goka.localkafka._java, discovery, discovery.routing]
     for module in [*modules, viewsvc, viewsvc.client]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from discovery import DEFAULT_TOPIC, DiscoveryConfig, Membership
-from discovery.config import check_address
+from discovery.config import check_address, check_port
 from goka.errors import ConfigError
 from goka.processor import Processor
 from viewsvc.server.grpc_server import DRAIN, TableServer
@@ -19,7 +19,7 @@ from viewsvc.server.limits import Limits
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.security import ServerSecurity
 
-__all__ = ["ProcessorServer", "ServeConfig", "check_port"]
+__all__ = ["ProcessorServer", "ServeConfig"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,6 @@ class ServeConfig:
 
     def attach(self, processor: Processor) -> ProcessorServer:
         return ProcessorServer(self, processor)
-
-
-def check_port(name: str, value: int | None) -> None:
-    if value is not None and not 0 <= value <= 65535:
-        raise ConfigError(f"{name}={value} is not a TCP port (0..65535)")
 
 
 class ProcessorServer:

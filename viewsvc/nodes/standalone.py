@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from discovery import DEFAULT_TOPIC, Announcer, DiscoveryConfig, Membership, routing
-from discovery.config import check_address
+from discovery.config import check_address, check_port
 from goka import codec
 from goka.errors import ConfigError
 from goka.storage import LMDBStorage
 from goka.view import View
-from viewsvc.nodes.processor_plugin import check_port
 from viewsvc.nodes.sharding import wanted_partitions
 from viewsvc.server.grpc_server import DRAIN, TableServer
 from viewsvc.server.limits import Limits
@@ -76,7 +75,10 @@ class NodeConfig:
             raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
 
 
-class _Node:
+class _StandaloneNode:
+    """What a view server and a router share: the membership, the TableServer, the
+    announcer and the metrics."""
+
     role: Literal["view", "router"]
 
     def __init__(self, brokers: str | Iterable[str], config: NodeConfig) -> None:
@@ -149,7 +151,7 @@ class _Node:
             self.metrics.close()
 
 
-class ViewServer(_Node):
+class ViewServer(_StandaloneNode):
     """Holds partitions of ``tables`` (as views) and serves them: every partition, or with a
     ``view_group`` those that the hash ring over the group's live pods places on this one.
 
@@ -267,7 +269,7 @@ class ViewServer(_Node):
             view.stop()
 
 
-class Router(_Node):
+class Router(_StandaloneNode):
     """Holds no data: forwards every read to a member holding the partition."""
 
     role = "router"

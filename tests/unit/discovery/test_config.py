@@ -6,7 +6,7 @@ import pytest
 
 import goka
 from discovery import DiscoveryConfig
-from discovery.config import check_address
+from discovery.config import check_address, check_port
 from goka import codec
 from goka.errors import ConfigError
 
@@ -57,3 +57,13 @@ def test_one_address_rule_accepts_hosts_ipv4_and_bracketed_ipv6(address: str) ->
 def test_one_address_rule_refuses_what_cannot_be_dialed(address: str) -> None:
     with pytest.raises(ConfigError, match=r"listen=.* is not host:port, e.g. '0.0.0.0:1'"):
         check_address("listen", address, "0.0.0.0:1")
+
+
+def test_one_port_rule() -> None:
+    for port in (None, 0, 9090, 65535):
+        check_port("metrics_port", port)
+    for port in (-1, 65536):
+        with pytest.raises(
+            ConfigError, match=rf"^metrics_port={port} is not a TCP port \(0..65535\)$"
+        ):
+            check_port("metrics_port", port)
