@@ -89,7 +89,7 @@ class Assignment:
         """(Re)start following every table partition of ``stores``; returns them.
 
         An ``assigned`` partition's own table is written by nobody while it recovers, so it is
-        read to its very end (see ``_table_reader``).
+        read to its very end (see ``goka._recovery``).
         """
         followed = set()
         if self.reader is not None:

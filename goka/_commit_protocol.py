@@ -5,7 +5,9 @@
    ``inflight`` (where ``ctx.value()`` still sees them) while the next batch's callbacks run;
 3. once every message of the batch (changelog and emits) is acknowledged, apply each
    partition's writes and its new changelog offset to storage in one transaction;
-4. hand back the input offsets to commit (held back by uncompleted ``defer_commit`` calls).
+4. hand back the input offsets to commit (held back by uncompleted ``defer_commit`` calls);
+   the processor commits them (``Processor._commit``: asynchronously while running,
+   synchronously before partitions are released and on stop).
 
 Waiting for the acknowledgements of one batch while the next is processed keeps the broker's
 round trip (and the producer's linger) off the processing thread. A sealed batch is settled

@@ -1,4 +1,5 @@
-"""Replays table-topic partitions into their local stores, one transaction per partition and read.
+"""Recovery: replays table-topic partitions into their local stores, one transaction per
+partition and read.
 
 Used by processors to recover their own and joined table partitions before processing, to
 keep joined and hot-standby partitions following, and by views.

@@ -20,9 +20,9 @@ from discovery import DiscoveryConfig
 from examples._running import demo_brokers_option, run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
+from viewsvc import ServeConfig
 from viewsvc.cli.common_options import config_option, extra_config, setup_logging, topic_options
 from viewsvc.cli.server_options import given_server_flags, server_options, server_settings
-from viewsvc.nodes.processor_plugin import ServeConfig
 from viewsvc.server.metrics import Metrics
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])

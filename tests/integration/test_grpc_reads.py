@@ -31,9 +31,9 @@ from goka.partitioner import murmur2
 from tests.conftest import ProcessGroup, unique
 from tests.support.serving import Deployment, free_port, wait_until
 from viewsvc.client import Client, ReadError
-from viewsvc.server.planner import FORWARDED_BY
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import FORWARDED_BY
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

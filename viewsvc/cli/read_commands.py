@@ -34,7 +34,7 @@ table_option = click.option("--table", required=True, help="the table topic")
 raw_option = click.option("--raw", is_flag=True, help="show keys and values as bytes literals")
 
 
-def read_options(command: Callable[..., None]) -> Callable[..., None]:
+def read_option_flags(command: Callable[..., None]) -> Callable[..., None]:
     command = click.option(
         "--max-lag",
         type=click.IntRange(min=0),
@@ -54,7 +54,7 @@ def read_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.command()
 @connection_options
 @table_option
-@read_options
+@read_option_flags
 @raw_option
 @click.argument("keys", nargs=-1, required=True)
 def get(
@@ -84,7 +84,7 @@ def get(
 @click.option("--page-token", default="", help="continue a previous scan (its next page token)")
 @click.option("--partition", "partitions", type=click.IntRange(min=0), multiple=True,
               help="only this partition (repeatable)")  # fmt: skip
-@read_options
+@read_option_flags
 @raw_option
 def scan(
     connection: Connection,

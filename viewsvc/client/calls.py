@@ -1,53 +1,41 @@
-"""Sending a read to a list of nodes, best first, within one overall deadline.
-
-A node that cannot be reached, or answers UNAVAILABLE (or CANCELLED: see ``retryable``), passes
-the read to the next node in the list with the time that is left; any other error is the
-answer. The client never sets
+"""The client's TableService calls: each read sent to a list of nodes, best first, within
+one overall deadline (the rule is :mod:`viewsvc.wire.failover`). The client never sets
 ``x-goka-forwarded-by``: only a node forwarding a request does.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, TypeVar
 
 import grpc
 
 from viewsvc.client.results import Entry, ReadError, Source, read_error
-from viewsvc.v1 import table_pb2, table_pb2_grpc
-from viewsvc.wire.channels import ChannelPool, retryable
+from viewsvc.v1 import table_pb2
+from viewsvc.wire.channels import ChannelPool
+from viewsvc.wire.failover import Exhausted, first_answer, grouped, retryable
 from viewsvc.wire.scan_pages import encode_page_token, request_fingerprint
 
 __all__ = ["Calls", "ScanIterator"]
 
-_UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+T = TypeVar("T")
 
 
 class Calls:
-    """TableService calls with failover; one stub per endpoint."""
+    """TableService calls with failover."""
 
     def __init__(self, pool: ChannelPool) -> None:
         self._pool = pool
-        self._lock = threading.Lock()
-        self._stubs: dict[str, Any] = {}
 
     def unary(self, endpoints: Sequence[str], method: str, request: Any, deadline: float) -> Any:
         """``TableService.<method>(request)`` on the first node of ``endpoints`` that answers."""
-        last: grpc.RpcError | None = None
-        for endpoint in endpoints:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _exhausted(endpoints, last, deadline_passed=True)
-            rpc = getattr(self._stub(endpoint), method)
-            try:
-                return rpc(request, timeout=left, metadata=self._pool.metadata())
-            except grpc.RpcError as exc:
-                if not retryable(exc.code()):
-                    raise read_error(exc) from exc
-                last = exc
-        raise _exhausted(endpoints, last)
+
+        def call(endpoint: str, timeout: float) -> Any:
+            rpc = getattr(self._pool.table_stub(endpoint), method)
+            return rpc(request, timeout=timeout, metadata=self._pool.metadata())
+
+        return _answer(lambda: first_answer(endpoints, call, deadline))
 
     def get_many(
         self,
@@ -61,53 +49,22 @@ class Calls:
 
         Keys whose node failed with UNAVAILABLE are sent again, grouped by their next node.
         """
+
+        def start(endpoint: str, indexes: list[int], timeout: float) -> Any:
+            future = self._pool.table_stub(endpoint).GetMany.future(
+                table_pb2.GetManyRequest(
+                    table=table, keys=[keys[i] for i in indexes], options=options
+                ),
+                timeout=timeout,
+                metadata=self._pool.metadata(),
+            )
+            return lambda: _results(endpoint, future.result(), len(indexes))
+
+        sent = _answer(lambda: grouped(dict(enumerate(routes)), start, deadline))
         results: list[table_pb2.GetResponse | None] = [None] * len(keys)
-        left_routes = [list(route) for route in routes]
-        pending = list(range(len(keys)))
-        last: grpc.RpcError | None = None
-        while pending:
-            groups: dict[str, list[int]] = {}
-            for i in pending:
-                if not left_routes[i]:
-                    raise _exhausted(routes[i], last)
-                groups.setdefault(left_routes[i][0], []).append(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _exhausted(routes[pending[0]], last, deadline_passed=True)
-            futures = {
-                endpoint: self._stub(endpoint).GetMany.future(
-                    table_pb2.GetManyRequest(
-                        table=table, keys=[keys[i] for i in group], options=options
-                    ),
-                    timeout=left,
-                    metadata=self._pool.metadata(),
-                )
-                for endpoint, group in groups.items()
-            }
-            pending, failure = [], None
-            for endpoint, future in futures.items():
-                group = groups[endpoint]
-                try:
-                    answers = list(future.result().results)
-                except grpc.RpcError as exc:
-                    if not retryable(exc.code()):
-                        failure = failure or exc
-                        continue
-                    last = exc
-                    for i in group:
-                        left_routes[i].pop(0)
-                    pending.extend(group)
-                    continue
-                if len(answers) != len(group):
-                    raise ReadError(
-                        grpc.StatusCode.INTERNAL,
-                        f"{endpoint} answered {len(answers)} results for {len(group)} keys",
-                    )
-                for i, answer in zip(group, answers, strict=True):
-                    results[i] = answer
-            if failure is not None:
-                raise read_error(failure) from failure
-            pending.sort()
+        for answer in sent:
+            for i, result in zip(answer.items, answer.answer, strict=True):
+                results[i] = result
         return [r for r in results if r is not None]
 
     def open_scan(
@@ -115,27 +72,34 @@ class Calls:
     ) -> tuple[str, Any, table_pb2.ScanResponse | None]:
         """The endpoint and Scan stream of the first node that sends its first message (or
         ends cleanly), with that message."""
-        last: grpc.RpcError | None = None
-        for endpoint in endpoints:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _exhausted(endpoints, last, deadline_passed=True)
-            call = self._stub(endpoint).Scan(request, timeout=left, metadata=self._pool.metadata())
-            try:
-                return endpoint, call, next(call, None)
-            except grpc.RpcError as exc:
-                if not retryable(exc.code()):
-                    raise read_error(exc) from exc
-                last = exc
-        raise _exhausted(endpoints, last)
 
-    def _stub(self, endpoint: str) -> Any:
-        with self._lock:
-            stub = self._stubs.get(endpoint)
-            if stub is None:
-                stub = table_pb2_grpc.TableServiceStub(self._pool.channel(endpoint))  # type: ignore[no-untyped-call]
-                self._stubs[endpoint] = stub
-            return stub
+        def call(endpoint: str, timeout: float) -> tuple[str, Any, table_pb2.ScanResponse | None]:
+            stream = self._pool.table_stub(endpoint).Scan(
+                request, timeout=timeout, metadata=self._pool.metadata()
+            )
+            return endpoint, stream, next(stream, None)
+
+        return _answer(lambda: first_answer(endpoints, call, deadline))
+
+
+def _answer(read: Callable[[], T]) -> T:
+    """``read()``, with its failures as ReadError."""
+    try:
+        return read()
+    except Exhausted as exc:
+        raise _exhausted(exc) from exc
+    except grpc.RpcError as exc:
+        raise read_error(exc) from exc
+
+
+def _results(endpoint: str, reply: table_pb2.GetManyResponse, wanted: int) -> list[Any]:
+    answers = list(reply.results)
+    if len(answers) != wanted:
+        raise ReadError(
+            grpc.StatusCode.INTERNAL,
+            f"{endpoint} answered {len(answers)} results for {wanted} keys",
+        )
+    return answers
 
 
 class ScanIterator(Iterator[Entry]):
@@ -231,16 +195,15 @@ def _resumed(request: table_pb2.ScanRequest, token: str, received: int) -> table
     return rest
 
 
-def _exhausted(
-    endpoints: Sequence[str], last: grpc.RpcError | None, *, deadline_passed: bool = False
-) -> ReadError:
+def _exhausted(exhausted: Exhausted) -> ReadError:
+    endpoints, last = exhausted.candidates, exhausted.last
     if not endpoints:
         return ReadError(
-            _UNAVAILABLE,
+            grpc.StatusCode.UNAVAILABLE,
             "no node to send the read to: no member with an endpoint is known yet; pass "
             "targets=[...] (--target), or call wait_ready() first",
         )
-    if last is not None and not deadline_passed:
+    if last is not None and not exhausted.deadline_passed:
         error = read_error(last)
         return ReadError(error.code, f"{error.details} (tried {', '.join(endpoints)})")
     seen = f"; last error: {read_error(last)}" if last is not None else ""

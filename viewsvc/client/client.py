@@ -24,27 +24,13 @@ from discovery.routing import UnknownTable, locate
 from goka.errors import ConfigError
 from viewsvc.client.calls import Calls, ScanIterator
 from viewsvc.client.members import KafkaMembers, MemberSource, WatchedMembers
-from viewsvc.client.results import Entry, GetResult, ReadError, ServedTable, Source
-from viewsvc.client.routing import (
-    Consistency,
-    fallbacks,
-    key_routes,
-    read_options,
-    validate_table,
-)
+from viewsvc.client.results import GetResult, ServedTable
+from viewsvc.client.routing import fallbacks, key_routes, validate_table
 from viewsvc.v1 import table_pb2
 from viewsvc.wire.channels import ChannelPool
+from viewsvc.wire.read_options import Consistency, ReadOptions
 
-__all__ = [
-    "Client",
-    "Consistency",
-    "Entry",
-    "GetResult",
-    "ReadError",
-    "ScanIterator",
-    "ServedTable",
-    "Source",
-]
+__all__ = ["Client"]
 
 Key = str | bytes
 
@@ -137,9 +123,9 @@ class Client:
         answering replica wait until it applied them: read-your-writes.
         """
         table, raw = validate_table(table), _key(key)
-        options = read_options(consistency, max_lag, min_offsets, min_offsets_topic)
+        options = ReadOptions.from_arguments(consistency, max_lag, min_offsets, min_offsets_topic)
         deadline = self._deadline(timeout)
-        request = table_pb2.GetRequest(table=table, key=raw, options=options)
+        request = table_pb2.GetRequest(table=table, key=raw, options=options.to_pb())
         [route] = key_routes(self.members(), table, [raw], options, self._targets)
         return GetResult.from_pb(self._calls.unary(route, "Get", request, deadline), raw)
 
@@ -156,13 +142,13 @@ class Client:
     ) -> list[GetResult]:
         """The values of ``keys``, in request order: one GetMany per holder, in parallel."""
         table, raws = validate_table(table), [_key(key) for key in keys]
-        options = read_options(consistency, max_lag, min_offsets, min_offsets_topic)
+        options = ReadOptions.from_arguments(consistency, max_lag, min_offsets, min_offsets_topic)
         deadline = self._deadline(timeout)
         if not raws:
             return []
         members = self.members()
         routes = key_routes(members, table, raws, options, self._targets)
-        answers = self._calls.get_many(table, raws, routes, options, deadline)
+        answers = self._calls.get_many(table, raws, routes, options.to_pb(), deadline)
         return [GetResult.from_pb(a, raw) for a, raw in zip(answers, raws, strict=True)]
 
     def scan(
@@ -203,7 +189,7 @@ class Client:
             limit=limit,
             page_token=page_token,
             partitions=sorted(set(wanted)),
-            options=read_options(consistency, max_lag, None, ""),
+            options=ReadOptions.from_arguments(consistency, max_lag, None, "").to_pb(),
         )
         endpoints = fallbacks(self._targets, self.members())
         return ScanIterator(self._calls, endpoints, request, self._deadline(timeout))

@@ -29,7 +29,7 @@ from viewsvc.server.discovery_service import DiscoveryServicer
 from viewsvc.server.limits import Limits
 from viewsvc.server.local_tables import LocalTables
 from viewsvc.server.metrics import Metrics
-from viewsvc.server.planner import Node
+from viewsvc.server.planner import ReadPlanner
 from viewsvc.server.security import ServerSecurity
 from viewsvc.server.table_service import TableServicer
 from viewsvc.v1 import table_pb2, table_pb2_grpc
@@ -105,7 +105,7 @@ class TableServer:
         self._metrics = metrics
         self._membership = membership
         self._stopping = threading.Event()
-        self._node = Node(
+        self._planner = ReadPlanner(
             member_id,
             self._tables,
             membership.members,
@@ -113,7 +113,7 @@ class TableServer:
             self.limits,
         )
         if metrics is not None:
-            self._node.on_forward = metrics.forwarded_call
+            self._planner.on_forward = metrics.forwarded_call
             metrics.watch_tables(lambda: tables)
         # a thread for every admitted call: a call waiting for a forwarded one holds its
         # thread, so with fewer threads than calls, members forwarding to each other under
@@ -141,7 +141,7 @@ class TableServer:
             ],
         )
         table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            TableServicer(self._node, self._forwards), server
+            TableServicer(self._planner, self._forwards), server
         )
         discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(  # type: ignore[no-untyped-call]
             DiscoveryServicer(
@@ -210,7 +210,7 @@ class TableServer:
             self._server = None
         if self._health_thread is not None:
             self._health_thread.join(1)
-        self._node.close()
+        self._planner.close()
         self._forwards.shutdown(wait=False, cancel_futures=True)
 
 

@@ -1,10 +1,15 @@
-"""What every serving node knows: its own partitions, the membership, and how to reach other
-members. Decides for each partition whether to answer locally or whom to forward to."""
+"""The read decision of a serving node: for each partition a request reads, answer from the
+local copy or forward to other members, best first, within the request's deadline.
+
+Every servicer asks the :class:`ReadPlanner`: it knows the node's own partitions, the
+membership, and how to reach other members. Failures are :class:`ReadFailure`, a status code
+and a message that says what to do; the servicers end the call with it.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,17 +21,28 @@ from goka.local_table import HeldPartition, LocalTable, PartitionNotHeld, TableM
 from goka.partitioner import get_partitioner
 from viewsvc.server.limits import Limits
 from viewsvc.server.local_tables import LocalTables
-from viewsvc.v1 import table_pb2_grpc
-from viewsvc.wire.channels import ChannelPool, retryable
-from viewsvc.wire.read_options import ReadFailure, ReadOptions, candidates, invalid, local_ok
+from viewsvc.wire.channels import FORWARDED_BY, ChannelPool
+from viewsvc.wire.errors import InvalidArgument
+from viewsvc.wire.failover import Exhausted, Sent, first_answer, grouped
+from viewsvc.wire.read_options import DEFAULTS, ReadOptions, eligible
 
-__all__ = ["FORWARDED_BY", "Local", "Node"]
-
-FORWARDED_BY = "x-goka-forwarded-by"
-"""Metadata marking a forwarded request (value: the forwarding member); never forwarded again."""
+__all__ = ["Local", "ReadFailure", "ReadPlanner", "invalid"]
 
 _WAIT_STEP = 0.002
 T = TypeVar("T")
+
+
+class ReadFailure(Exception):
+    """Ends a call with a status code and a message that says what to do."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(field: str, why: str) -> ReadFailure:
+    return ReadFailure(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {why}")
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class Local:
     held: HeldPartition
 
 
-class Node:
+class ReadPlanner:
     def __init__(
         self,
         member_id: str,
@@ -51,11 +67,10 @@ class Node:
         self.members = members
         self.limits = limits
         self._channels = channels
-        self._stubs: dict[str, Any] = {}
         self.on_forward: Callable[[str], None] = lambda method: None
         """Called with the method name of every call forwarded (for metrics)."""
 
-    # -- tables --------------------------------------------------------------------------
+    # -- the request --------------------------------------------------------------------
 
     def meta(self, table: str) -> TableMeta:
         """The table's meta, from local partitions or the membership; NOT_FOUND if unknown."""
@@ -63,7 +78,7 @@ class Node:
             raise invalid("table", "is empty: name a table topic, e.g. 'clicks-counter-table'")
         local = self.tables.get(table)
         if local is not None:
-            return local[1]
+            return local.meta
         info = routing.table_info(self.members(), table)
         if info is None:
             known = sorted({m.name for m in self.metas()})
@@ -96,6 +111,16 @@ class Node:
                 )
         return [found[name] for name in sorted(found)]
 
+    @staticmethod
+    def options(request: Any, meta: TableMeta) -> ReadOptions:
+        """The validated read options of ``request`` (a message with ``options``)."""
+        if not request.HasField("options"):
+            return DEFAULTS
+        try:
+            return ReadOptions.from_pb(request.options, meta.name, meta.partition_count)
+        except InvalidArgument as exc:
+            raise invalid(exc.field, str(exc)) from exc
+
     def check_key(self, key: bytes, field: str = "key") -> None:
         if len(key) > self.limits.max_key_bytes:
             raise invalid(
@@ -105,17 +130,28 @@ class Node:
     def partition_of(self, meta: TableMeta, key: bytes) -> int:
         return get_partitioner(meta.partitioner)(key, meta.partition_count)
 
-    # -- choosing who answers -------------------------------------------------------------
+    def deadline(self, context: grpc.ServicerContext) -> float:
+        remaining: float | None = context.time_remaining()
+        if remaining is None or remaining > self.limits.default_deadline:
+            remaining = self.limits.default_deadline
+        return time.monotonic() + remaining
+
+    # -- who answers ----------------------------------------------------------------------
 
     def local(self, table: str, partition: int, options: ReadOptions) -> Local | None:
-        """The local copy of the partition if it may answer."""
+        """The local copy of the partition if it may answer (once it reached any
+        min_offsets, see :meth:`wait_applied`)."""
         found = self.tables.get(table)
         if found is None:
             return None
-        held = found[2].get(partition)
-        if held is None or not local_ok(held, options):
+        held = found.partitions.get(partition)
+        if held is None or held.state != "running":
             return None
-        return Local(found[0], held)
+        if options.active_only and held.kind != "active":
+            return None
+        if options.max_lag and not 0 <= held.lag <= options.max_lag:
+            return None
+        return Local(found.table, held)
 
     def remote(
         self, table: str, partition: int, options: ReadOptions, *, forwarded: bool
@@ -128,23 +164,35 @@ class Node:
                 f"partition {partition} of {table!r} cannot be served by {self.member_id} with "
                 "these read options, and a forwarded request is not forwarded again",
             )
-        try:
-            return candidates(self.members(), table, partition, options, exclude=self.member_id)
-        except ReadFailure as failure:
-            found = self.tables.get(table)
-            held = found[2].get(partition) if found is not None else None
-            if (
-                failure.code == grpc.StatusCode.UNAVAILABLE
-                and held is not None
-                and (options.max_lag and held.state == "running" and held.lag > options.max_lag)
-            ):
-                raise ReadFailure(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"no replica of partition {partition} of {table!r} is within "
-                    f"max_lag={options.max_lag} (this node's lag: {held.lag}); raise max_lag "
-                    "or retry later",
-                ) from None
-            raise
+        holders = [
+            o
+            for o in routing.owners(self.members(), table, partition)
+            if o.member_id != self.member_id
+        ]
+        chosen = eligible(holders, options)
+        if chosen:
+            return chosen
+        running = [
+            o
+            for o in holders
+            if o.endpoint
+            and o.state == "running"
+            and (o.kind == "active" or not options.active_only)
+        ]
+        if running:  # running, but none within max_lag
+            least = min((o.lag for o in running if o.lag >= 0), default=None)
+            raise _too_far(
+                table, partition, options, f"least lag: {'unknown' if least is None else least}"
+            )
+        own = self.tables.held(table, partition)
+        if (
+            options.max_lag
+            and own is not None
+            and own.state == "running"
+            and own.lag > options.max_lag
+        ):
+            raise _too_far(table, partition, options, f"this node's lag: {own.lag}")
+        raise ReadFailure(grpc.StatusCode.UNAVAILABLE, _none_running(table, partition, holders))
 
     # -- local reads ----------------------------------------------------------------------
 
@@ -185,11 +233,7 @@ class Node:
     def stub(self, endpoint: str, method: str) -> Any:
         """The stub to forward a ``method`` call to ``endpoint``, counted as forwarded."""
         self.on_forward(method)
-        stub = self._stubs.get(endpoint)
-        if stub is None:
-            stub = table_pb2_grpc.TableServiceStub(self._channels.channel(endpoint))  # type: ignore[no-untyped-call]
-            self._stubs[endpoint] = stub
-        return stub
+        return self._channels.table_stub(endpoint)
 
     def forward_metadata(self) -> tuple[tuple[str, str], ...]:
         return (*self._channels.metadata(), (FORWARDED_BY, self.member_id))
@@ -197,36 +241,80 @@ class Node:
     def forward(
         self,
         owners: Sequence[Owner],
-        call: Callable[[Any, float], T],
+        method: str,
+        request: Any,
         deadline: float,
         what: str,
-    ) -> T:
-        """``call(stub, timeout)`` on the first owner that is not UNAVAILABLE."""
-        failures = []
-        for owner in owners:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                return call(self.stub(owner.endpoint, "Get"), remaining)
-            except grpc.RpcError as exc:
-                code = exc.code()
-                if not retryable(code):
-                    raise ReadFailure(code, exc.details() or str(code)) from exc
-                failures.append(f"{owner.member_id} at {owner.endpoint}: {exc.details()}")
-        if not failures:
-            raise ReadFailure(
-                grpc.StatusCode.DEADLINE_EXCEEDED, f"{what}: the deadline passed before forwarding"
-            )
-        raise ReadFailure(
-            grpc.StatusCode.UNAVAILABLE, f"{what}: every replica failed: {'; '.join(failures)}"
+    ) -> Any:
+        """``TableService.<method>(request)`` on the first of ``owners`` that answers."""
+        metadata = self.forward_metadata()
+
+        def call(endpoint: str, timeout: float) -> Any:
+            rpc = getattr(self.stub(endpoint, method), method)
+            return rpc(request, timeout=timeout, metadata=metadata)
+
+        endpoints = [o.endpoint for o in owners]
+        return self._answer(owners, what, lambda: first_answer(endpoints, call, deadline))
+
+    def forward_grouped(
+        self,
+        table: str,
+        owners: Mapping[int, Sequence[Owner]],
+        start: Callable[[str, list[int], float], Callable[[], T]],
+        deadline: float,
+        *,
+        discard: Callable[[T], None] | None = None,
+    ) -> list[Sent[int, T]]:
+        """One call per member for the partitions it is the best remaining candidate of
+        (``owners``: partition -> candidates), as :func:`viewsvc.wire.failover.grouped`."""
+        routes = {p: [o.endpoint for o in candidates] for p, candidates in owners.items()}
+        everyone = [o for candidates in owners.values() for o in candidates]
+        return self._answer(
+            everyone, repr(table), lambda: grouped(routes, start, deadline, discard=discard)
         )
 
-    def deadline(self, context: grpc.ServicerContext) -> float:
-        remaining: float | None = context.time_remaining()
-        if remaining is None or remaining > self.limits.default_deadline:
-            remaining = self.limits.default_deadline
-        return time.monotonic() + remaining
+    @staticmethod
+    def _answer(owners: Sequence[Owner], what: str, read: Callable[[], T]) -> T:
+        """``read()``, with its failures as ReadFailure; ``what`` names what was read (a
+        partition of the table is named with it when one's candidates ran out)."""
+        try:
+            return read()
+        except grpc.RpcError as exc:
+            raise ReadFailure(exc.code(), exc.details() or str(exc.code())) from exc
+        except Exhausted as exc:
+            if exc.item is not None:
+                what = f"partition {exc.item} of {what}"
+            if not exc.failures:
+                raise ReadFailure(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"{what}: the deadline passed before forwarding",
+                ) from exc
+            names = {o.endpoint: o.member_id for o in owners}
+            tried = "; ".join(
+                f"{names.get(endpoint, '?')} at {endpoint}: {error.details()}"
+                for endpoint, error in exc.failures
+            )
+            raise ReadFailure(
+                grpc.StatusCode.UNAVAILABLE, f"{what}: every replica failed: {tried}"
+            ) from exc
 
     def close(self) -> None:
         self._channels.close()
+
+
+def _too_far(table: str, partition: int, options: ReadOptions, lag: str) -> ReadFailure:
+    return ReadFailure(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"no replica of partition {partition} of {table!r} is within "
+        f"max_lag={options.max_lag} ({lag}); raise max_lag or retry later",
+    )
+
+
+def _none_running(table: str, partition: int, holders: list[Owner]) -> str:
+    if not holders:
+        return f"partition {partition} of {table!r} is not held by any live member; retry later"
+    states = ", ".join(f"{o.member_id} ({o.kind}, {o.state})" for o in holders)
+    return (
+        f"partition {partition} of {table!r} has no running replica that may answer "
+        f"(holders: {states}); retry later, or use consistency ANY to read a replica"
+    )

@@ -4,20 +4,18 @@ them), merged into one key order, streamed in bounded batches, with page tokens.
 from __future__ import annotations
 
 import itertools
-import time
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from viewsvc.server.planner import Node
+from discovery.model import Owner
+from viewsvc.server.planner import ReadFailure, ReadPlanner, invalid
 from viewsvc.v1 import table_pb2 as pb
-from viewsvc.wire.channels import retryable
-from viewsvc.wire.read_options import ReadFailure, ReadOptions, invalid, parse_options
+from viewsvc.wire.errors import InvalidArgument
+from viewsvc.wire.read_options import ReadOptions
 from viewsvc.wire.scan_pages import (
-    InvalidArgument,
     Row,
     batches,
     decode_page_token,
@@ -51,10 +49,10 @@ class _Remote:
 
 
 def scan(
-    node: Node, request: pb.ScanRequest, context: grpc.ServicerContext, forwarded: bool
+    planner: ReadPlanner, request: pb.ScanRequest, context: grpc.ServicerContext, forwarded: bool
 ) -> Iterator[pb.ScanResponse]:
-    meta = node.meta(request.table)
-    limits = node.limits
+    meta = planner.meta(request.table)
+    limits = planner.limits
     # a forwarded scan asks for the origin's page size, which may pass this member's cap:
     # it gets up to the cap and a page token, and the origin stops its page there
     if request.limit < 0 or (request.limit > limits.scan_cap and not forwarded):
@@ -62,14 +60,14 @@ def scan(
             "limit", f"{request.limit} is not within 0..{limits.scan_cap} (0: up to the cap)"
         )
     for name in ("start", "end", "prefix"):
-        node.check_key(getattr(request, name), name)
+        planner.check_key(getattr(request, name), name)
     bad = [p for p in request.partitions if not 0 <= p < meta.partition_count]
     if bad:
         raise invalid(
             "partitions",
             f"{bad} are not partitions of {meta.name!r} (0..{meta.partition_count - 1})",
         )
-    options = parse_options(request.options, meta)
+    options = planner.options(request, meta)
     fingerprint = request_fingerprint(
         request.start, request.end, request.prefix, request.partitions
     )
@@ -84,22 +82,22 @@ def scan(
         raise invalid(exc.field, str(exc)) from exc
     take = min(request.limit or limits.scan_cap, limits.scan_cap)
     partitions = sorted(set(request.partitions)) or list(range(meta.partition_count))
-    deadline = node.deadline(context)
+    deadline = planner.deadline(context)
     sources: list[pb.PartitionSource] = []
     rows: list[Iterator[Row]] = []
-    remote: dict[int, Any] = {}
+    remote: dict[int, list[Owner]] = {}
     for partition in partitions:
-        local = node.local(meta.name, partition, options)
+        local = planner.local(meta.name, partition, options)
         if local is None:
-            remote[partition] = node.remote(meta.name, partition, options, forwarded=forwarded)
+            remote[partition] = planner.remote(meta.name, partition, options, forwarded=forwarded)
             continue
-        node.wait_applied(local, meta.name, partition, options, deadline)
+        planner.wait_applied(local, meta.name, partition, options, deadline)
         offset = local.table.held().get(partition, local.held).applied_offset
         sources.append(
-            pb.PartitionSource(partition=partition, served_by=node.member_id, offset=offset)
+            pb.PartitionSource(partition=partition, served_by=planner.member_id, offset=offset)
         )
         rows.append(_local_rows(local.table, partition, low, high))
-    streams = _open_remote(node, meta.name, remote, low, high, take, options, deadline)
+    streams = _open_remote(planner, meta.name, remote, low, high, take, options, deadline)
     context.add_callback(lambda: [s.call.cancel() for s in streams])
     for stream in streams:
         sources.extend(stream.sources)
@@ -156,9 +154,9 @@ def _local_rows(table: Any, partition: int, low: bytes | None, high: bytes | Non
 
 
 def _open_remote(
-    node: Node,
+    planner: ReadPlanner,
     table: str,
-    remote: dict[int, Any],
+    remote: dict[int, list[Owner]],
     low: bytes | None,
     high: bytes | None,
     take: int,
@@ -167,51 +165,26 @@ def _open_remote(
 ) -> list[_Remote]:
     """Starts one forwarded Scan per member for its partitions, reading the first message
     (to learn the sources, and to try the next candidate on UNAVAILABLE)."""
-    metadata = node.forward_metadata()
-    owners = dict(remote)
-    opened: list[_Remote] = []
-    while owners:
-        by_endpoint: dict[str, list[int]] = defaultdict(list)
-        for partition, candidates in owners.items():
-            by_endpoint[candidates[0].endpoint].append(partition)
-        for endpoint, partitions in by_endpoint.items():
-            request = pb.ScanRequest(
-                table=table,
-                start=low or b"",
-                end=high or b"",
-                limit=take,
-                partitions=partitions,
-                options=_options_pb(options),
-            )
-            call = node.stub(endpoint, "Scan").Scan(
-                request, timeout=max(0.0, deadline - time.monotonic()), metadata=metadata
-            )
-            try:
-                first = next(call)
-            except grpc.RpcError as exc:
-                if not retryable(exc.code()) or time.monotonic() >= deadline:
-                    raise ReadFailure(exc.code(), exc.details() or str(exc.code())) from exc
-                for partition in partitions:
-                    owners[partition] = owners[partition][1:]
-                    if not owners[partition]:
-                        raise ReadFailure(
-                            grpc.StatusCode.UNAVAILABLE,
-                            f"partition {partition} of {table!r}: every replica failed, last "
-                            f"{endpoint}: {exc.details()}",
-                        ) from exc
-                continue
-            opened.append(_Remote(call, first, sources=list(first.sources)))
-            for partition in partitions:
-                del owners[partition]
-    return opened
+    metadata = planner.forward_metadata()
 
+    def start(endpoint: str, partitions: list[int], timeout: float) -> Callable[[], _Remote]:
+        request = pb.ScanRequest(
+            table=table,
+            start=low or b"",
+            end=high or b"",
+            limit=take,
+            partitions=partitions,
+            options=options.to_pb(),
+        )
+        call = planner.stub(endpoint, "Scan").Scan(request, timeout=timeout, metadata=metadata)
 
-def _options_pb(options: ReadOptions) -> pb.ReadOptions:
-    return pb.ReadOptions(
-        consistency=pb.CONSISTENCY_ACTIVE
-        if options.consistency == "active"
-        else pb.CONSISTENCY_ANY,
-        max_lag=options.max_lag,
-        min_offsets=options.min_offsets,
-        min_offsets_topic=options.min_offsets_topic,
+        def first() -> _Remote:
+            response = next(call, None) or pb.ScanResponse()
+            return _Remote(call, response, sources=list(response.sources))
+
+        return first
+
+    sent = planner.forward_grouped(
+        table, remote, start, deadline, discard=lambda stream: stream.call.cancel()
     )
+    return [answer.answer for answer in sent]

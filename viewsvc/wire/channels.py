@@ -1,7 +1,7 @@
 """gRPC channels to the nodes of a deployment, one per endpoint, with the same credentials.
 
-Shared by the smart client and (later) the servers' forwarding code, so both speak to a node
-the same way: plain TCP or TLS (optionally with a client certificate), and a bearer token in the
+Shared by the smart client and the servers' forwarding code, so both speak to a node the same
+way: plain TCP or TLS (optionally with a client certificate), and a bearer token in the
 ``authorization`` metadata.
 
 gRPC only attaches call credentials on secure channels, so without TLS the token travels as
@@ -18,19 +18,15 @@ from typing import Any
 import grpc
 
 from goka.errors import ConfigError
+from viewsvc.v1 import table_pb2_grpc
 
-__all__ = ["ChannelPool", "Metadata", "retryable"]
+__all__ = ["FORWARDED_BY", "ChannelPool", "Metadata"]
 
 Metadata = tuple[tuple[str, str], ...]
 
-_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
-
-
-def retryable(code: grpc.StatusCode | None) -> bool:
-    """Whether a read that failed with ``code`` goes to the next holder: UNAVAILABLE, or
-    CANCELLED, which a blocking call only gets from the server (a draining server cancels
-    calls it accepted but had not started). Reads are idempotent, so retrying is safe."""
-    return code in _RETRYABLE
+FORWARDED_BY = "x-goka-forwarded-by"
+"""Metadata marking a forwarded request (value: the forwarding member); a node never forwards
+such a request again. The smart client never sets it."""
 
 
 class ChannelPool:
@@ -68,6 +64,7 @@ class ChannelPool:
         self._credentials = _credentials(tls, ca_file, cert_file, key_file, token)
         self._lock = threading.Lock()
         self._channels: dict[str, Any] = {}
+        self._stubs: dict[str, Any] = {}
         self._closed = False
 
     def channel(self, endpoint: str) -> Any:
@@ -84,6 +81,15 @@ class ChannelPool:
                 self._channels[endpoint] = channel
             return channel
 
+    def table_stub(self, endpoint: str) -> Any:
+        """The ``TableService`` stub of ``endpoint``, made once per endpoint."""
+        stub = self._stubs.get(endpoint)
+        if stub is None:
+            stub = table_pb2_grpc.TableServiceStub(self.channel(endpoint))  # type: ignore[no-untyped-call]
+            with self._lock:
+                stub = self._stubs.setdefault(endpoint, stub)
+        return stub
+
     def metadata(self) -> Metadata:
         """Metadata to send with every call: the token on plain channels, else nothing."""
         if self._token is not None and self._credentials is None:
@@ -93,6 +99,7 @@ class ChannelPool:
     def close(self) -> None:
         with self._lock:
             channels, self._channels, self._closed = list(self._channels.values()), {}, True
+            self._stubs = {}
         for channel in channels:
             channel.close()
 

@@ -1,5 +1,6 @@
-"""The pieces of TableService.Scan that need no server: key bounds, page tokens, the merge of
-partitions into one key order, and batching into messages."""
+"""The pieces of TableService.Scan that need no server: key bounds, page tokens (which the
+client makes too, to resume a broken stream), the merge of partitions into one key order, and
+batching into messages."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import struct
 from collections.abc import Iterable, Iterator
 
 from goka.storage.base import prefix_end
+from viewsvc.wire.errors import InvalidArgument
 
 __all__ = [
-    "InvalidArgument",
     "Row",
     "batches",
     "decode_page_token",
@@ -33,15 +34,6 @@ _OTHER_SCAN = (
     "page_token belongs to another scan: pass the same table, start, end, prefix and "
     "partitions as the call that returned it"
 )
-
-
-class InvalidArgument(ValueError):
-    """A malformed request; ``field`` is the request field at fault, the message says what
-    to do (the server answers INVALID_ARGUMENT with it)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def scan_bounds(

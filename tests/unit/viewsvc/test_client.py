@@ -28,7 +28,8 @@ from tests.unit.viewsvc.fake_nodes import (
 )
 from viewsvc import Client
 from viewsvc.client import ReadError
-from viewsvc.client.routing import holders, read_options
+from viewsvc.client.routing import holders
+from viewsvc.wire.read_options import ReadOptions
 
 ALL = range(PARTITIONS)
 
@@ -406,14 +407,16 @@ def test_holders_order_and_filters() -> None:
     ]
 
     def route(consistency: str = "any", max_lag: int = 0) -> list[str]:
-        return holders(members, TABLE, 0, read_options(consistency, max_lag, None, ""))
+        return holders(
+            members, TABLE, 0, ReadOptions.from_arguments(consistency, max_lag, None, "")
+        )
 
     assert route() == ["h-f:1", "h-a:1", "h-t:1", "h-u:1"]
     assert route(max_lag=5) == ["h-f:1", "h-a:1", "h-t:1"]
     assert route(max_lag=2) == ["h-f:1"]
     assert route("active") == ["h-a:1"]
     assert route("active", max_lag=2) == []
-    assert holders(members, TABLE, 1, read_options("any", 0, None, "")) == []
+    assert holders(members, TABLE, 1, ReadOptions()) == []
 
 
 def _openssl(command: str, cwd: Path) -> None:

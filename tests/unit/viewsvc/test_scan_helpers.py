@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from viewsvc.wire.errors import InvalidArgument
 from viewsvc.wire.scan_pages import (
-    InvalidArgument,
     Row,
     batches,
     decode_page_token,

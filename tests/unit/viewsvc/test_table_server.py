@@ -30,10 +30,10 @@ from goka.local_table import (
 from goka.partitioner import murmur2
 from viewsvc.server.grpc_server import LIVENESS, TableServer
 from viewsvc.server.limits import Limits
-from viewsvc.server.planner import FORWARDED_BY
 from viewsvc.server.security import ServerSecurity
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import FORWARDED_BY
 
 TABLE = "clicks-table"
 INPUT = "clicks"
