@@ -32,6 +32,8 @@ __all__ = [
     "add_broker_arguments",
     "add_to_results",
     "broker_for",
+    "busy_seconds",
+    "cpu_seconds",
     "die_with_parent",
     "kafka_machine",
     "machine",
@@ -62,14 +64,26 @@ class Broker:
         return self.kind == "external"
 
     def cpu_seconds(self) -> float:
-        """CPU seconds (user + system, every thread) the broker's processes have used so far,
-        from /proc/<pid>/stat; 0 for an external broker or where there is no /proc."""
-        ticks = 0
-        for pid in self.pids:
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(stat[11]) + int(stat[12])  # utime, stime
-        return ticks / _TICK
+        """CPU seconds the broker's processes have used so far; 0 for an external broker."""
+        return cpu_seconds(*self.pids)
+
+
+def cpu_seconds(*pids: int) -> float:
+    """CPU seconds (user + system, every thread) the processes ``pids`` have used so far,
+    from /proc/<pid>/stat; a process that is gone (or no /proc) counts 0."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(stat[11]) + int(stat[12])  # utime, stime
+    return ticks / _TICK
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICK
 
 
 def add_broker_arguments(parser: argparse.ArgumentParser) -> None:

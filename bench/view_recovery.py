@@ -19,7 +19,7 @@ on the same topic:
   before the consumer is created and stops at the last row, like the views' clocks: the EOF
   events come later (they need a fetch that finds nothing; on Tansu 0.5 to 1.5 s later),
   and ``EOF at`` shows when. So the ratio compares the readers, not the EOF latency.
-- **pod**: a ``viewsvc.nodes.ViewServer`` (what ``python -m viewsvc serve-view`` runs: the
+- **pod**: a ``viewsvc.ViewServer`` (what ``python -m viewsvc serve-view`` runs: the
   membership table, a ``goka.View`` with ``goka.LMDBStorage`` in a fresh directory, the
   gRPC server on 127.0.0.1:0 and the announcer) from its creation until its view is
   running and has applied every row. The discovery topic exists beforehand, as it does for
@@ -80,7 +80,7 @@ import goka  # noqa: E402
 from bench._common import Broker, add_broker_arguments, add_to_results, broker_for, kafka_machine  # noqa: E402
 from discovery.membership import ensure_discovery_topic  # noqa: E402
 from goka import codec  # noqa: E402
-from viewsvc.nodes.standalone import NodeConfig, ViewServer  # noqa: E402
+from viewsvc import NodeConfig, ViewServer  # noqa: E402
 
 TARGET = 0.5
 """On the dev broker: pod rows/s must be at least this share of raw rows/s."""
@@ -391,7 +391,7 @@ _SECTION_INTRO = """\
 How fast a view pod recovers a table (`bench/view_recovery.py`): a fresh compacted table
 topic filled with distinct keys by a plain confluent-kafka producer (murmur2_random); then,
 in turns within each round, **raw** (a plain confluent-kafka consumer from the beginning to
-EOF on every partition, counting messages), **pod** (`viewsvc.nodes.ViewServer`, what
+EOF on every partition, counting messages), **pod** (`viewsvc.ViewServer`, what
 `viewsvc serve-view` runs: membership, `goka.View` into `LMDBStorage`, gRPC server, announcer;
 from its creation until its view is running and has applied every row) and **view**
 (`goka.View` alone, same clock). The order rotates from round to round; figures are medians.
