@@ -78,6 +78,12 @@ class ProcessorTable:
         except StorageError as exc:
             raise PartitionNotHeld(f"partition {partition} was released: {exc}") from exc
 
+    @property
+    def input_topics(self) -> frozenset[str]:
+        graph = self._processor.graph
+        loop = [graph.loop_topic] if graph.loop_topic is not None else []
+        return frozenset([*(edge.topic for edge in graph.inputs), *loop])
+
     def processed_offset(self, partition: int, topic: str) -> int | None:
         assignment = self._processor._assignment
         task = assignment.tasks.get(partition) if assignment is not None else None

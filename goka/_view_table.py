@@ -44,5 +44,7 @@ class ViewTable:
         except StorageError as exc:
             raise PartitionNotHeld(f"partition {partition} is closed: {exc}") from exc
 
+    input_topics: frozenset[str] = frozenset()
+
     def processed_offset(self, partition: int, topic: str) -> int | None:
         return None  # a view does not process inputs

@@ -67,6 +67,11 @@ class LocalTable(Protocol):
     ) -> Iterator[tuple[bytes, bytes]]:
         """Rows with ``start <= key < end`` in key order."""
 
+    @property
+    def input_topics(self) -> frozenset[str]:
+        """The topics :meth:`processed_offset` knows: the inputs (and loop topic) of the
+        group writing the table; empty for a view."""
+
     def processed_offset(self, partition: int, topic: str) -> int | None:
         """For an active partition, the next offset of input ``topic`` whose results are not
         yet stored (all before it are in the table); None if unknown here."""

@@ -98,10 +98,13 @@ class _LMDBStore:
             raise StorageError(f"cannot open LMDB store at {path}: {exc}") from exc
         self._rows = self._env.open_db(b"rows")
         self._meta = self._env.open_db(b"meta")
+        self._max_key: int = self._env.max_key_size()
         self._lock = _ResizeLock(path)
         self.path = path
 
     def get(self, key: bytes) -> bytes | None:
+        if not 0 < len(key) <= self._max_key:
+            return None  # LMDB cannot hold such a key
         self._lock.enter()
         try:
             with self._env.begin(db=self._rows) as txn:
@@ -124,7 +127,11 @@ class _LMDBStore:
         try:
             with self._env.begin() as txn:
                 get, rows = txn.get, self._rows
-                values: list[bytes | None] = [get(key, db=rows) for key in keys]
+                try:
+                    values: list[bytes | None] = [get(key, db=rows) for key in keys]
+                except lmdb.BadValsizeError:  # a key LMDB cannot hold (empty, too long)
+                    most = self._max_key
+                    values = [get(k, db=rows) if 0 < len(k) <= most else None for k in keys]
                 raw = get(_OFFSET_KEY, db=self._meta)
         finally:
             self._lock.exit()
@@ -158,17 +165,28 @@ class _LMDBStore:
     ) -> Iterator[tuple[bytes, bytes]]:
         """Iterates in chunks, each in its own read transaction, so that a slow consumer of
         the iterator never holds a transaction (and so never blocks a map resize)."""
-        position = start
+        position = start or None
         skip_equal = False
         while True:
             chunk: list[tuple[bytes, bytes]] = []
+            # keys longer than LMDB's maximum cannot be stored, and cannot be sought: seek
+            # their prefix and skip the keys before them
+            floor = position if position is not None and len(position) > self._max_key else None
             self._lock.enter()
             try:
                 with self._env.begin(db=self._rows) as txn:
                     cursor = txn.cursor()
-                    found = cursor.set_range(position) if position is not None else cursor.first()
+                    if position is None:
+                        found = cursor.first()
+                    else:
+                        found = cursor.set_range(position[: self._max_key])
                     while found:
                         key = cursor.key()
+                        if floor is not None:
+                            if key < floor:
+                                found = cursor.next()
+                                continue
+                            floor = None
                         if skip_equal and key == position:
                             skip_equal = False
                             found = cursor.next()

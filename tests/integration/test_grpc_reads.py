@@ -387,6 +387,29 @@ def test_malformed_request_is_invalid_argument_naming_the_field(
 
 
 @pytest.mark.parametrize("name", NODES)
+def test_keys_no_store_can_hold_are_not_found(model: Model, name: str) -> None:
+    """An empty key and one over LMDB's 511 bytes (within max_key_bytes) are in no table:
+    found=false from the real stores, never an LMDB error."""
+    stub, table = model.stub(name), model.table
+    for key in (b"", b"k" * 600):
+        answer = stub.Get(pb.GetRequest(table=table, key=key, options=ANY), timeout=TIMEOUT)
+        assert (answer.found, answer.value, answer.key) == (False, b"", key)
+        assert answer.partition == murmur2(key, PARTITIONS)
+    many = stub.GetMany(
+        pb.GetManyRequest(table=table, keys=[b"", KEYS[3], b"k" * 600], options=ANY),
+        timeout=TIMEOUT,
+    )
+    assert [(r.found, r.value) for r in many.results] == [
+        (False, b""),
+        (True, model.expected[KEYS[3]]),
+        (False, b""),
+    ]
+    start = b"user-998" + b"\x00" * 600  # longer than any stored key: sought by its prefix
+    rows = list(stub.Scan(pb.ScanRequest(table=table, start=start), timeout=TIMEOUT))
+    assert [e.key for r in rows for e in r.entries] == [b"user-999"]
+
+
+@pytest.mark.parametrize("name", NODES)
 def test_unknown_table_is_not_found(model: Model, name: str) -> None:
     with pytest.raises(grpc.RpcError) as info:
         model.stub(name).Get(pb.GetRequest(table="no-such-table", key=b"k"), timeout=TIMEOUT)

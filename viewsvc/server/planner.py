@@ -205,6 +205,13 @@ class ReadPlanner:
         if wanted is None:
             return
         topic = options.min_offsets_topic
+        if topic and topic not in local.table.input_topics:
+            known = sorted(local.table.input_topics)
+            raise invalid(
+                "options.min_offsets_topic",
+                f"{topic!r} is not an input of the group writing {table!r} (inputs: {known}); "
+                "pass one of them, or none for offsets of the table topic",
+            )
         while True:
             if topic:
                 position = local.table.processed_offset(partition, topic)

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from discovery.model import Owner
+from goka.errors import PartitionNotHeld
 from viewsvc.server.planner import ReadFailure, ReadPlanner, invalid
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.wire.errors import InvalidArgument
@@ -146,7 +147,7 @@ def _local_rows(table: Any, partition: int, low: bytes | None, high: bytes | Non
     try:
         for key, value in table.items(partition, low, high):
             yield key, value, partition
-    except Exception as exc:  # released while we read: the caller retries with the token
+    except PartitionNotHeld as exc:  # released while we read: the caller retries with the token
         raise ReadFailure(
             grpc.StatusCode.UNAVAILABLE,
             f"partition {partition} was released during the scan: {exc}",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,19 +22,25 @@ from viewsvc.wire.read_options import ReadOptions
 
 __all__ = ["TableServicer"]
 
+_logger = logging.getLogger("viewsvc.server")
+
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
 def _answered(method: Callable[[Any, Req, grpc.ServicerContext], Resp]) -> Any:
-    """Turns a ReadFailure into the call's status."""
+    """Turns a ReadFailure into the call's status, and any other exception into INTERNAL
+    without its text (which is logged instead)."""
 
-    def handler(self: Any, request: Req, context: grpc.ServicerContext) -> Resp:
+    def handler(self: TableServicer, request: Req, context: grpc.ServicerContext) -> Resp:
         try:
             return method(self, request, context)
         except ReadFailure as failure:
             context.abort(failure.code, failure.message)
             raise  # abort() raises; this line is never reached
+        except Exception:
+            context.abort(*self._internal(method.__name__))
+            raise
 
     handler.__doc__ = method.__doc__
     return handler
@@ -168,6 +175,18 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
             yield from scan(self._planner, request, context, _forwarded(context))
         except ReadFailure as failure:
             context.abort(failure.code, failure.message)
+        except Exception:
+            context.abort(*self._internal("Scan"))
+
+    def _internal(self, method: str) -> tuple[grpc.StatusCode, str]:
+        """Logs the exception being handled; the status for the client, without its text."""
+        member = self._planner.member_id
+        _logger.exception("TableService.%s failed on %s", method, member)
+        return (
+            grpc.StatusCode.INTERNAL,
+            f"TableService.{method} failed on {member} with an internal error (in its log); "
+            "retry, or report it with that log",
+        )
 
     @_answered
     def Locate(self, request: pb.LocateRequest, context: grpc.ServicerContext) -> Any:

@@ -75,6 +75,22 @@ def test_items_in_key_order_with_bounds(factory: StorageFactory) -> None:
     store.close()
 
 
+def test_reads_of_keys_lmdb_cannot_hold_find_nothing(factory: StorageFactory) -> None:
+    """An empty key or one over LMDB's 511 bytes was never stored: reading it finds nothing
+    (a gRPC Get of it answers found=false, not an LMDB error)."""
+    store = factory.open("t", 0)
+    longest = b"a" * 511
+    store.apply({b"a": b"1", longest: b"2", b"b": b"3"}, 1)
+    assert store.get(b"") is None
+    assert store.get(b"a" * 600) is None
+    assert store.read([b"", b"a" * 600, b"a", longest]) == ([None, None, b"1", b"2"], 1)
+    # a scan page ending at the longest key resumes after it: start = key + b"\x00"
+    assert [k for k, _ in store.items(start=longest + b"\x00")] == [b"b"]
+    assert [k for k, _ in store.items(start=b"a" * 600)] == [b"b"]
+    assert [k for k, _ in store.items(start=b"")] == [b"a", longest, b"b"]
+    store.close()
+
+
 def test_lmdb_map_grows_when_full(tmp_path: Path) -> None:
     store = LMDBStorage(tmp_path, map_size=1 << 20).open("big", 0)
     value = b"x" * 4000

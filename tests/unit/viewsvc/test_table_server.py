@@ -94,6 +94,8 @@ class FakeTable:
             if (start is None or key >= start) and (end is None or key < end):
                 yield key, value
 
+    input_topics = frozenset({INPUT})
+
     def processed_offset(self, partition: int, topic: str) -> int | None:
         with self.lock:
             return self.processed.get((partition, topic))
@@ -415,6 +417,47 @@ def test_min_offsets_wait_until_the_copy_applied_them(start: Callable[..., Node]
     options = pb.ReadOptions(min_offsets={1: 1_000})
     error = failure(lambda: get(node, key, options, timeout=0.5))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_min_offsets_of_a_topic_that_is_not_an_input_are_refused_at_once(
+    start: Callable[..., Node],
+) -> None:
+    owner = start("owner", held(1))
+    options = pb.ReadOptions(min_offsets={1: 3}, min_offsets_topic="not-an-input")
+    error = failure(lambda: get(owner, key_in(1), options, timeout=60))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (
+        f"options.min_offsets_topic: 'not-an-input' is not an input of the group writing "
+        f"{TABLE!r} (inputs: [{INPUT!r}]); pass one of them, or none for offsets of the table "
+        "topic"
+    )
+
+
+def test_an_internal_failure_is_internal_without_its_text(
+    start: Callable[..., Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    node = start("owner", held(0), held(1))
+    assert node.table is not None
+
+    def broken(*args: object) -> Any:
+        raise RuntimeError("secret internals")
+
+    node.table.read = broken  # type: ignore[method-assign]
+    node.table.items = broken  # type: ignore[method-assign]
+    for call in (
+        lambda: get(node, key_in(1)),
+        lambda: node.stub.GetMany(
+            pb.GetManyRequest(table=TABLE, keys=[key_in(1)]), timeout=TIMEOUT
+        ),
+        lambda: list(node.stub.Scan(pb.ScanRequest(table=TABLE, partitions=[1]), timeout=TIMEOUT)),
+    ):
+        error = failure(call)
+        assert error.code() == grpc.StatusCode.INTERNAL
+        assert "secret" not in (error.details() or "")
+        assert "failed on owner with an internal error (in its log)" in (error.details() or "")
+    assert "secret internals" in caplog.text
+    del node.table.read, node.table.items  # the class's own methods again
+    assert get(node, key_in(1)).value == ROWS[key_in(1)]  # the server goes on answering
 
 
 def test_min_offsets_of_an_input_topic_are_left_to_the_active_owner(
