@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from goka.errors import ConfigError
 
-__all__ = ["client_config", "normalize_brokers"]
+__all__ = ["check_legal_name", "client_config", "normalize_brokers", "static_membership"]
+
+_LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+"""What Kafka accepts as a topic name and as a ``group.instance.id``."""
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -37,6 +41,25 @@ def normalize_brokers(brokers: str | Iterable[str]) -> str:
             "e.g. 'localhost:9092' or ['k1:9092', 'k2:9092']"
         )
     return ",".join(cleaned)
+
+
+def check_legal_name(subject: str, name: object, kind: str) -> str:
+    """``name`` if Kafka accepts it as a topic name or group instance id; else ConfigError
+    (``"<subject> <name> is not a valid Kafka <kind>: ..."``)."""
+    if not isinstance(name, str) or not _LEGAL_NAME.match(name) or name in (".", ".."):
+        raise ConfigError(
+            f"{subject} {name!r} is not a valid Kafka {kind}: use 1-249 characters "
+            "from a-z, A-Z, 0-9, '.', '_' and '-'"
+        )
+    return name
+
+
+def static_membership(group_instance_id: str | None) -> dict[str, str]:
+    """The consumer settings of static group membership (KIP-345); none without an id."""
+    if group_instance_id is None:
+        return {}
+    check_legal_name("group_instance_id", group_instance_id, "group instance id")
+    return {"group.instance.id": group_instance_id}
 
 
 def _log_error(error: Any) -> None:

@@ -12,11 +12,11 @@ The group's state lives in the compacted topic ``<group>-table``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NewType
 
+from goka._config import check_legal_name
 from goka.codec import Codec, check_codec
 from goka.errors import ConfigError
 
@@ -58,16 +58,9 @@ Table = NewType("Table", str)
 Callback = Callable[["Context", Any], None]
 """A processor callback: ``callback(ctx, msg)`` with the decoded input message."""
 
-_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-
 
 def _check_name(kind: str, name: object) -> str:
-    if not isinstance(name, str) or not _TOPIC_NAME.match(name) or name in (".", ".."):
-        raise ConfigError(
-            f"{kind} name {name!r} is not a valid Kafka topic name: use 1-249 characters "
-            "from a-z, A-Z, 0-9, '.', '_' and '-'"
-        )
-    return name
+    return check_legal_name(f"{kind} name", name, "topic name")
 
 
 def group_table(group: str) -> Table:

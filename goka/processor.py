@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka._assignment import Assignment
 from goka._commit_protocol import BatchRunner
-from goka._config import client_config
+from goka._config import client_config, static_membership
 from goka._consume import consume_available
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
@@ -104,6 +104,12 @@ class Processor:
         rebalance_callback: called with the assigned partitions after every rebalance.
         member_id: this instance's id in discovery and serving (default:
             ``<group>@<hostname>:<pid>:<random>``).
+        group_instance_id: static group membership (KIP-345, ``group.instance.id``): an id
+            that stays the same across restarts of this instance, such as the pod name of a
+            StatefulSet. An instance that comes back within ``session.timeout.ms`` gets its
+            partitions back without a rebalance of the others; one that stops does not leave
+            the group, so its partitions wait for it until the session times out. Unique
+            within the group (default None: dynamic membership).
         replication_factor: for the table and loop topics this processor creates (-1:
             the broker's ``default.replication.factor``).
         min_insync_replicas: ``min.insync.replicas`` of the topics this processor creates
@@ -136,6 +142,7 @@ class Processor:
         discovery: ProcessorPlugin | None = None,
         serve: ProcessorPlugin | None = None,
         member_id: str | None = None,
+        group_instance_id: str | None = None,
     ) -> None:
         if not isinstance(graph, GroupGraph):
             raise ConfigError(
@@ -166,6 +173,13 @@ class Processor:
             )
         if member_id is not None and not member_id:
             raise ConfigError("member_id must not be empty (None: generated)")
+        static_membership(group_instance_id)  # raises for an id Kafka would refuse
+        if "group.instance.id" in (extra_config or {}):
+            raise ConfigError(
+                "group.instance.id would apply to every client of the processor: pass "
+                "group_instance_id= instead"
+            )
+        self.group_instance_id = group_instance_id
         self.graph = graph
         self.member_id = member_id or (
             f"{graph.group}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -199,6 +213,8 @@ class Processor:
         """Increases with every assignment this instance receives: the time of the latest
         one in milliseconds since the epoch (librdkafka does not expose the group
         generation); -1 before the first."""
+        self.assignments = 0
+        """How many assignments this instance received (every rebalance that included it)."""
         self._recover_ahead = recover_ahead
         self._rebalance_callback = rebalance_callback
         check_topic_settings(replication_factor, min_insync_replicas, table_config)
@@ -248,6 +264,8 @@ class Processor:
         return {
             "group": self.graph.group,
             "state": self._state,
+            "group_instance_id": self.group_instance_id,
+            "assignments": self.assignments,
             "partitions": assignment.stats() if assignment is not None else {},
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
@@ -380,6 +398,7 @@ class Processor:
                     "auto.offset.reset": "earliest",
                     "partition.assignment.strategy": "range",
                     "on_commit": self._on_commit,
+                    **static_membership(self.group_instance_id),
                 }
             )
             cleanup.callback(self._close_consumer, consumer)  # revokes: commits, leaves group
@@ -500,6 +519,7 @@ class Processor:
             "group %s: assigned %s", self.graph.group, sorted({tp.partition for tp in assigned})
         )
         self.generation = max(self.generation + 1, int(time.time() * 1000))
+        self.assignments += 1
         assignment.assign(consumer, assigned)
         self._notify_rebalance(assignment)
 

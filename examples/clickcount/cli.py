@@ -118,6 +118,13 @@ def emit(
     default=None,
     help="hot standbys per partition, placed over the announced group members",
 )
+@click.option(
+    "--group-instance-id",
+    default=None,
+    envvar="GOKA_GROUP_INSTANCE_ID",
+    help="static group membership: an id kept across restarts (e.g. the pod name), so a "
+    "member back within the session timeout keeps its partitions without a rebalance",
+)
 @click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
 @click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @topic_options
@@ -136,6 +143,7 @@ def process(
     discovery_topic: str,
     heartbeat: float,
     standby_replicas: int | None,
+    group_instance_id: str | None,
     stats_file: str | None,
     stats_interval: float,
     replication_factor: int,
@@ -194,6 +202,7 @@ def process(
         replication_factor=replication_factor,
         min_insync_replicas=min_insync_replicas,
         extra_config=extra_config(config),
+        group_instance_id=group_instance_id,
     )
     metrics = None
     if serving is None and metrics_port is not None:  # with --serve, the server has them

@@ -22,19 +22,25 @@ def start_member(
     *args: str,
     stats_file: Path | None = None,
 ) -> subprocess.Popen[str]:
-    """``python -m examples.clickcount process`` with fast group settings; ``stats_file``
-    gets the stats every 0.2 s."""
+    """``python -m examples.clickcount process`` with fast group settings (``args`` come
+    after them, so a ``--config`` there wins); ``stats_file`` gets the stats every 0.2 s."""
     stats = ("--stats-file", str(stats_file), "--stats-interval", "0.2") if stats_file else ()
     return processes.start(
         "-m", "examples.clickcount", "process", "--brokers", brokers, "--topic", topic,
-        "--group", group, "--storage", str(storage), *args, *stats, *FAST_GROUP_ARGS,
+        "--group", group, "--storage", str(storage), *FAST_GROUP_ARGS, *args, *stats,
     )  # fmt: skip
 
 
 def partition_stats(path: Path) -> dict[str, Any]:
     """The partitions of the stats file (empty until the member wrote it)."""
+    partitions: dict[str, Any] = stats_of(path).get("partitions", {})
+    return partitions
+
+
+def stats_of(path: Path) -> dict[str, Any]:
+    """The whole stats file (empty until the member wrote it)."""
     try:
-        stats: dict[str, Any] = json.loads(path.read_text())["partitions"]
+        stats: dict[str, Any] = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return stats
