@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -18,12 +18,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.unit.viewsvc.table_servers import (
     ACTIVE,
+    ANY,
     INPUT,
     OFFSET,
     PARTITIONS,
     ROWS,
     TABLE,
     TIMEOUT,
+    FakeTable,
     Node,
     announce,
     failure,
@@ -437,3 +439,129 @@ def test_members_forwarding_to_each_other_under_load_do_not_starve(
         for node, key in calls
     ]
     assert [f.result().value for f in futures] == [ROWS[key] for _, key in calls]
+
+
+def gated_reads(table: FakeTable) -> tuple[threading.Event, threading.Semaphore]:
+    """Makes every read of ``table`` wait for the returned event; the semaphore is released
+    once per read that started waiting."""
+    gate, entered = threading.Event(), threading.Semaphore(0)
+    read = table.read
+
+    def gated(partition: int, keys: Sequence[bytes]) -> tuple[list[bytes | None], int]:
+        entered.release()
+        assert gate.wait(TIMEOUT)
+        return read(partition, keys)
+
+    table.read = gated  # type: ignore[method-assign]
+    return gate, entered
+
+
+def test_calls_over_max_concurrent_rpcs_are_resource_exhausted(
+    start: Callable[..., Node],
+) -> None:
+    node = start("a", held(0), held(1), limits=Limits(max_concurrent_rpcs=2, max_watchers=1))
+    assert node.table is not None
+    gate, entered = gated_reads(node.table)
+    held_calls = [node.stub.Get.future(pb.GetRequest(table=TABLE, key=key_in(0))) for _ in "ab"]
+    for _ in held_calls:
+        assert entered.acquire(timeout=TIMEOUT)
+    error = failure(lambda: get(node, key_in(1)))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    gate.set()
+    assert [call.result(timeout=TIMEOUT).value for call in held_calls] == [ROWS[key_in(0)]] * 2
+    assert get(node, key_in(1)).value == ROWS[key_in(1)]  # a slot is free again
+
+
+def test_a_request_over_max_request_bytes_is_refused(start: Callable[..., Node]) -> None:
+    node = start("a", held(0), held(1), limits=Limits(max_request_bytes=4096))
+    small = pb.GetManyRequest(table=TABLE, keys=[key_in(0)] * 10)
+    assert [r.value for r in node.stub.GetMany(small, timeout=TIMEOUT).results] == [
+        ROWS[key_in(0)]
+    ] * 10
+    big = pb.GetManyRequest(table=TABLE, keys=[b"k" * 500] * 10)  # over 4 KiB
+    error = failure(lambda: node.stub.GetMany(big, timeout=TIMEOUT))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_stop_is_not_serving_at_once_and_finishes_the_calls_in_flight(
+    start: Callable[..., Node],
+) -> None:
+    node = start("a", held(0), held(1))
+    assert node.table is not None
+    wait_for(lambda: health(node) == health_pb2.HealthCheckResponse.SERVING, "SERVING")
+    gate, entered = gated_reads(node.table)
+    in_flight = node.stub.Get.future(pb.GetRequest(table=TABLE, key=key_in(1)))
+    assert entered.acquire(timeout=TIMEOUT)
+    stopping = threading.Thread(target=node.server.stop, kwargs={"grace": 5.0, "drain": 0.5})
+    stopping.start()
+    wait_for(lambda: health(node) == health_pb2.HealthCheckResponse.NOT_SERVING, "NOT_SERVING")
+    gate.set()
+    assert in_flight.result(timeout=TIMEOUT).value == ROWS[key_in(1)]
+    stopping.join(TIMEOUT)
+    assert not stopping.is_alive()
+    error = failure(lambda: get(node, key_in(1), timeout=1))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE  # stopped: nothing listens
+
+
+def test_ready_max_lag_bounds_serving_by_the_partitions_lag(start: Callable[..., Node]) -> None:
+    node = start("a", held(0, lag=3), held(1), ready_max_lag=5)
+    assert node.table is not None
+    serving, not_serving = (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    wait_for(lambda: health(node) == serving, "SERVING at lag 3 <= 5")
+    node.table.change(0, lag=6)
+    wait_for(lambda: health(node) == not_serving, "NOT_SERVING at lag 6 > 5")
+    node.table.change(0, lag=-1)
+    time.sleep(0.5)  # several health checks ran: an unknown lag is not within the bound
+    assert health(node) == not_serving
+    node.table.change(0, lag=5)
+    wait_for(lambda: health(node) == serving, "SERVING at lag 5")
+
+
+def test_get_many_sends_one_request_per_holder_in_parallel(start: Callable[..., Node]) -> None:
+    """Each remote holder gets one GetMany for all its keys, and both are in flight at once:
+    their reads wait for each other, which sequential calls would never get past."""
+    router = start("router")
+    b = start("b", held(0), held(1))
+    c = start("c", held(2), held(3))
+    announce(router, b, c)
+    both = threading.Barrier(2, timeout=TIMEOUT)
+    reads: list[tuple[str, int, int]] = []
+    for node in (b, c):
+        assert node.table is not None
+        read = node.table.read
+
+        def waiting(
+            partition: int, keys: Sequence[bytes], read: Any = read, name: str = node.member_id
+        ) -> tuple[list[bytes | None], int]:
+            reads.append((name, partition, len(keys)))
+            if partition in (0, 2):  # one read per holder waits for the other holder's
+                both.wait()
+            return read(partition, keys)
+
+        node.table.read = waiting  # type: ignore[method-assign]
+    keys = [k for p in range(PARTITIONS) for k in ROWS if part(k) == p]
+    request = pb.GetManyRequest(table=TABLE, keys=keys, options=ANY)
+    results = router.stub.GetMany(request, timeout=TIMEOUT).results
+    assert [(r.key, r.value) for r in results] == [(k, ROWS[k]) for k in keys]
+    by_holder = {(name, p): n for name, p, n in reads}
+    assert by_holder == {
+        (holder, p): sum(1 for k in keys if part(k) == p)
+        for holder, ps in (("b", (0, 1)), ("c", (2, 3)))
+        for p in ps
+    }
+    assert len(reads) == PARTITIONS  # one read per partition: one GetMany per holder
+
+
+def test_min_offsets_at_the_applied_offset_answer_and_one_past_waits(
+    start: Callable[..., Node],
+) -> None:
+    node = start("a", held(0), held(1))  # applied_offset OFFSET: offsets < OFFSET applied
+    key = key_in(1)
+    reached = pb.ReadOptions(min_offsets={1: OFFSET - 1})
+    assert get(node, key, reached).offset == OFFSET
+    ahead = pb.ReadOptions(min_offsets={1: OFFSET})
+    error = failure(lambda: get(node, key, ahead, timeout=0.5))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
