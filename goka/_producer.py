@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from goka._host import Headers
 from goka.errors import DeliveryError
@@ -51,9 +51,25 @@ class Deliveries:
 
     def _failed(self, err: KafkaError, msg: Any) -> None:
         if self.error is None:
-            self.error = (
-                f"delivery to topic {msg.topic()!r} partition {msg.partition()} failed: {err.str()}"
-            )
+            self.error = _refused(err, msg.topic(), msg.partition(), msg.key(), msg.value())
+
+
+def _refused(
+    err: KafkaError, topic: str, partition: int, key: bytes | None, value: bytes | None
+) -> str:
+    """What failed, naming the message: its key (the start of it) and its size."""
+    shown = repr(key[:48]) + ("..." if len(key) > 48 else "") if key is not None else "None"
+    size = len(value) if value is not None else 0
+    text = (
+        f"delivery of key {shown} ({size} bytes of value) to topic {topic!r} partition "
+        f"{partition} failed: {err.str()}"
+    )
+    if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+        text += (
+            " (larger than the topic's max.message.bytes or the producer's "
+            "message.max.bytes: raise them, or keep the value smaller)"
+        )
+    return text
 
 
 class BatchProducer:
@@ -104,6 +120,12 @@ class BatchProducer:
                     break
                 except BufferError:
                     poll(0.05)  # local queue full: serve delivery reports, retry
+                except KafkaException as exc:  # refused before sending, e.g. too large
+                    error = exc.args[0]
+                    raise DeliveryError(
+                        f"{_refused(error, topic, partition, key, value)}; the batch is not "
+                        "committed and will be processed again after a restart"
+                    ) from exc
             sent += 1
         self._open.outstanding += sent
 

@@ -228,9 +228,42 @@ def test_a_batch_whose_changelog_is_refused_is_not_committed_and_the_one_before_
     error = runner.join(60)
     assert isinstance(error, ProcessorError)
     assert isinstance(error.__cause__, goka.errors.DeliveryError)
-    assert f"topic {goka.group_table(group)!r} partition 0 failed" in str(error)
+    assert (
+        f"group {group!r} stopped: delivery of key b'k' (5000 bytes of value) to topic "
+        f"{goka.group_table(group)!r} partition 0 failed: "
+    ) in str(error)
+    assert "larger than the topic's max.message.bytes" in str(error)
     assert "is not committed" in str(error)
     assert committed(goka_brokers, group, topic, 0) == 2
     with goka.View(goka_brokers, goka.group_table(group), codec.String()) as view:
         assert view.wait_running(30)
         assert dict(view.items()) == {"k": "b"}
+
+
+def test_a_value_over_the_producers_message_max_bytes_names_group_topic_key_and_size(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    """librdkafka refuses a message over ``message.max.bytes`` before sending it: the
+    processor stops naming what was too large, and commits nothing of the batch."""
+    topic = topic_factory("values", partitions=1)
+    group = unique("too-large")
+
+    def keep(ctx: goka.Context, msg: str) -> None:
+        ctx.set_value(msg)
+
+    graph = goka.define_group(
+        group, goka.input(topic, codec.String(), keep), goka.persist(codec.String())
+    )
+    produce_raw(goka_brokers, topic, [b"y" * 5000], key=b"user-1")
+    runner = processor_factory(graph, extra_config={"message.max.bytes": "4000"})
+    error = runner.join(60)
+    assert isinstance(error, ProcessorError)
+    assert isinstance(error.__cause__, goka.errors.DeliveryError)
+    assert (
+        f"group {group!r} stopped: delivery of key b'user-1' (5000 bytes of value) to topic "
+        f"{goka.group_table(group)!r} partition 0 failed: "
+    ) in str(error)
+    assert "raise them, or keep the value smaller" in str(error)
+    assert committed(goka_brokers, group, topic, 0) < 0  # nothing committed
