@@ -159,5 +159,11 @@ class BatchProducer:
             )
         return deliveries.table_offsets
 
+    def purge_unsent(self) -> None:
+        """Drops the messages not sent to a broker yet (their deliveries fail with
+        _PURGE_QUEUE, so no batch holding one is stored); those in flight are not recalled."""
+        self._producer.purge(in_queue=True, in_flight=False, blocking=True)
+        self._producer.poll(0)
+
     def close(self, timeout: float) -> None:
         self._producer.flush(timeout)

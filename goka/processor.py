@@ -351,7 +351,14 @@ class Processor:
         with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
             cleanup.callback(self._stop_lookups)
             self._start_lookups()
-            producer = BatchProducer({**self._config, "enable.idempotence": True, "linger.ms": 5})
+            producer = BatchProducer(
+                {
+                    **self._config,
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                    "message.timeout.ms": _message_timeout_ms(self._config, self._delivery_timeout),
+                }
+            )
             cleanup.callback(producer.close, self._delivery_timeout)
             reader = None
             if self.graph.table is not None or self.graph.joins:
@@ -402,6 +409,9 @@ class Processor:
                 }
             )
             cleanup.callback(self._close_consumer, consumer)  # revokes: commits, leaves group
+            # before the consumer leaves the group: what was not sent yet never is, so nothing
+            # of an unsettled batch reaches a table partition after another member has it
+            cleanup.callback(producer.purge_unsent)
             cleanup.callback(self._abort_visits)
             cleanup.callback(self._keep_final_stats)
             runner = BatchRunner(
@@ -608,3 +618,12 @@ class Processor:
     def _stop_lookups(self) -> None:
         for view in self._lookups.values():
             view.stop()
+
+
+def _message_timeout_ms(config: Mapping[str, Any], delivery_timeout: float) -> int:
+    """librdkafka's ``message.timeout.ms`` (default 300 s), bounded by the delivery timeout:
+    a message the processor stopped waiting for must not be written minutes later, after
+    its partition may have moved to another member."""
+    bound = round(delivery_timeout * 1000)
+    given = config.get("message.timeout.ms", config.get("delivery.timeout.ms"))
+    return bound if given is None else min(bound, int(given))
