@@ -7,7 +7,6 @@ import collections
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import goka
 from goka import codec
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import running, start_member, stats_of
+from tests.support.serving import wait_until
 
 pytestmark = [
     pytest.mark.broker,
@@ -27,13 +27,6 @@ pytestmark = [
 PARTITIONS = 6
 SESSION = ("--config", "session.timeout.ms=30000")
 """Long enough for a restart, well within the broker's group.max.session.timeout.ms."""
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_a_member_restarted_within_the_session_timeout_causes_no_rebalance(
