@@ -53,6 +53,10 @@ class Assignment:
     on_change: Callable[[], None] = lambda: None
     """Called after partitions are assigned, released, or start running."""
     tasks: dict[int, PartitionTask] = field(default_factory=dict)
+    split: dict[int, list[str]] = field(default_factory=dict)
+    """Assigned partitions that are not processed because the assignment gave this member
+    only some inputs' partition N (partition -> the inputs assigned): co-partitioning or
+    nothing, never two writers of one table partition."""
     _stores: dict[int, _Stores] = field(default_factory=dict)
     _standby: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,15 +112,22 @@ class Assignment:
         idle = self._idle()
         started = []
         for partition in partitions:
-            topics = {tp.topic for tp in assigned if tp.partition == partition}
-            if topics != set(self.inputs):
-                _logger.warning(
-                    "group %s: partition %d assigned for %s only, not every input %s",
+            topics = sorted({tp.topic for tp in assigned if tp.partition == partition})
+            if topics != sorted(set(self.inputs)):
+                self.split[partition] = topics
+                _logger.error(
+                    "group %s: partition %d is assigned for %s only, not for %s: it is not "
+                    "processed (stays paused) until an assignment gives this member every "
+                    "input's partition %d. The members of the group subscribe to different "
+                    "inputs, as during a rolling deploy that adds or removes an input; finish "
+                    "the deploy, or give the new inputs a new group",
                     self.graph.group,
                     partition,
-                    sorted(topics),
-                    self.inputs,
+                    topics,
+                    sorted(set(self.inputs) - set(topics)),
+                    partition,
                 )
+                continue
             self._standby.discard(partition)
             stores = self._open(partition)
             task = PartitionTask(
@@ -139,6 +150,7 @@ class Assignment:
         """Stop processing ``partitions`` (revoked or lost); returns their tasks."""
         released = []
         for partition in partitions:
+            self.split.pop(partition, None)
             with self._lock:
                 task = self.tasks.pop(partition, None)
             if task is None:
@@ -279,6 +291,12 @@ class Assignment:
             tasks = list(self.tasks.values())
         highs = self.reader.high_watermarks if self.reader is not None else {}
         result = {task.partition: task.stats() for task in tasks}
+        for partition, topics in list(self.split.items()):
+            result[partition] = {
+                "state": "split",
+                "assigned_inputs": topics,
+                "missing_inputs": sorted(set(self.inputs) - set(topics)),
+            }
         for task in tasks:
             table = result[task.partition]["table"]
             if task.state == "recovering" and table["offset"] is not None:

@@ -54,7 +54,9 @@ class ProcessorTable:
         if self._processor.graph.table is None:
             return {}
         partitions = self._processor.stats()["partitions"]
-        return {p: held_partition(p, info) for p, info in partitions.items()}
+        return {
+            p: held_partition(p, info) for p, info in partitions.items() if info["state"] != "split"
+        }
 
     def _store(self, partition: int) -> Storage:
         assignment = self._processor._assignment

@@ -1,0 +1,48 @@
+"""A counting processor over any inputs, as an OS process, for the multi-process tests whose
+members must differ in their inputs (a rolling deploy that adds one):
+
+    python -m tests.support.counting_member --brokers B --group G --input T [--input T2]
+        --storage DIR --stats-file F
+
+Every message of every input adds 1 to its key's count in the group table; stats are written
+to F every 0.2 s; SIGTERM stops it (see ``examples._running``).
+"""
+
+from __future__ import annotations
+
+import click
+
+import goka
+from examples._running import run_processor
+from goka import codec
+from tests.conftest import FAST_GROUP_CONFIG
+
+
+def count(ctx: goka.Context, msg: object) -> None:
+    ctx.set_value((ctx.value() or 0) + 1)
+
+
+@click.command()
+@click.option("--brokers", required=True)
+@click.option("--group", required=True)
+@click.option("--input", "inputs", multiple=True, required=True)
+@click.option("--storage", required=True)
+@click.option("--stats-file", required=True)
+def main(brokers: str, group: str, inputs: tuple[str, ...], storage: str, stats_file: str) -> None:
+    graph = goka.define_group(
+        group,
+        *(goka.input(topic, codec.String(), count) for topic in inputs),
+        goka.persist(codec.Int64()),
+    )
+    processor = goka.Processor(
+        brokers,
+        graph,
+        storage=goka.LMDBStorage(storage),
+        batch_size=100,
+        extra_config=FAST_GROUP_CONFIG,
+    )
+    run_processor(processor, stats_file=stats_file, stats_interval=0.2)
+
+
+if __name__ == "__main__":
+    main()
