@@ -188,22 +188,25 @@ def process(
             )
         except goka.GokaError as exc:
             raise click.BadParameter(str(exc), param_hint="--advertise") from exc
-    processor = goka.Processor(
-        brokers,
-        define_clickcount(topic, group),
-        storage=goka.LMDBStorage(storage_dir),
-        partitioner=partitioner,
-        batch_size=batch_size,
-        hot_standby=hot_standby,
-        standby_replicas=standby_replicas,
-        recover_ahead=recover_ahead,
-        discovery=announce,
-        serve=serving,
-        replication_factor=replication_factor,
-        min_insync_replicas=min_insync_replicas,
-        extra_config=extra_config(config),
-        group_instance_id=group_instance_id,
-    )
+    try:
+        processor = goka.Processor(
+            brokers,
+            define_clickcount(topic, group),
+            storage=goka.LMDBStorage(storage_dir),
+            partitioner=partitioner,
+            batch_size=batch_size,
+            hot_standby=hot_standby,
+            standby_replicas=standby_replicas,
+            recover_ahead=recover_ahead,
+            discovery=announce,
+            serve=serving,
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
+            extra_config=extra_config(config),
+            group_instance_id=group_instance_id,
+        )
+    except goka.GokaError as exc:  # a setting the processor refuses: say which, no traceback
+        raise click.UsageError(str(exc)) from exc
     metrics = None
     if serving is None and metrics_port is not None:  # with --serve, the server has them
         metrics = Metrics()
