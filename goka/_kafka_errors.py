@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka.errors import BrokerError
 
-__all__ = ["high_watermark", "raise_if_permanent"]
+__all__ = ["admin_error", "high_watermark", "raise_if_permanent"]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -37,6 +37,33 @@ def raise_if_permanent(error: KafkaError, doing: str) -> None:
     if error.fatal() or error.code() in _PERMANENT:
         raise BrokerError(f"{doing} failed: {error.str()}")
     _logger.warning("%s: transient error, librdkafka retries: %s", doing, error.str())
+
+
+_UNREACHABLE = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError._RESOLVE,
+        KafkaError._AUTHENTICATION,
+        KafkaError._SSL,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+    }
+)
+"""What a request answers when no broker could be reached or logged in to."""
+
+
+def admin_error(exc: KafkaException, doing: str, servers: str, timeout: float) -> BrokerError:
+    """The BrokerError of a failed admin request: one naming the bootstrap servers when no
+    broker could be reached or authenticated with, else one saying what failed."""
+    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    if error is not None and error.code() in _UNREACHABLE:
+        return BrokerError(
+            f"{doing}: no broker of {servers} (bootstrap.servers) answered within {timeout:g}s"
+            f" ({error.str()}); check the addresses, that Kafka runs there, and the security "
+            "settings (security.protocol, sasl.*, ssl.*)"
+        )
+    return BrokerError(f"{doing}: {exc}")
 
 
 # What a ListOffsets request answers while leadership moves: a partition of a topic just

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from goka._config import client_config
+from goka._kafka_errors import admin_error
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
@@ -61,13 +62,18 @@ class TopicManager:
         check_topic_settings(replication_factor, min_insync_replicas, table_config)
         if timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, got {timeout}")
-        self._admin = AdminClient(client_config(brokers, extra_config))
+        config = client_config(brokers, extra_config)
+        self._servers: str = config["bootstrap.servers"]
+        self._admin = AdminClient(config)
         self._replication = replication_factor
         self._topic_config: dict[str, str] = {}
         if min_insync_replicas is not None:
             self._topic_config["min.insync.replicas"] = str(min_insync_replicas)
         self._table_config = {**TABLE_TOPIC_CONFIG, **(table_config or {})}
         self._timeout = timeout
+
+    def _error(self, exc: KafkaException, doing: str) -> BrokerError:
+        return admin_error(exc, doing, self._servers, self._timeout)
 
     def partitions(self, topic: str) -> int | None:
         """The partition count of ``topic``, or None if it does not exist."""
@@ -76,7 +82,7 @@ class TopicManager:
             # auto.create.topics.enable=true (Kafka's default)
             metadata = self._admin.list_topics(timeout=self._timeout)
         except KafkaException as exc:
-            raise BrokerError(f"cannot read metadata of topic {topic!r}: {exc}") from exc
+            raise self._error(exc, f"cannot read metadata of topic {topic!r}") from exc
         info = metadata.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
             return None
@@ -143,7 +149,7 @@ class TopicManager:
                 future.result(self._timeout)
             except KafkaException as exc:
                 if "UNKNOWN_TOPIC" not in str(exc):
-                    raise BrokerError(f"cannot delete topic {topic!r}: {exc}") from exc
+                    raise self._error(exc, f"cannot delete topic {topic!r}") from exc
 
     def _ensure(self, topic: str, partitions: int, config: Mapping[str, str]) -> int:
         if partitions < 1:
@@ -158,7 +164,7 @@ class TopicManager:
             self._admin.create_topics([new])[topic].result(self._timeout)
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise BrokerError(f"cannot create topic {topic!r}: {exc}") from exc
+                raise self._error(exc, f"cannot create topic {topic!r}") from exc
         return self._wait_visible(topic)
 
     def _wait_visible(self, topic: str) -> int:
@@ -170,7 +176,7 @@ class TopicManager:
             try:
                 info = self._admin.list_topics(topic=topic, timeout=self._timeout).topics[topic]
             except KafkaException as exc:
-                raise BrokerError(f"cannot read metadata of topic {topic!r}: {exc}") from exc
+                raise self._error(exc, f"cannot read metadata of topic {topic!r}") from exc
             led = info.error is None and all(p.leader >= 0 for p in info.partitions.values())
             if led and info.partitions:
                 return len(info.partitions)
@@ -192,7 +198,7 @@ class TopicManager:
             except KafkaException as exc:
                 # a broker that has not yet learned of a topic just created says it is unknown
                 if "UNKNOWN_TOPIC" not in str(exc) or time.monotonic() >= deadline:
-                    raise BrokerError(f"cannot describe configs of topic {topic!r}: {exc}") from exc
+                    raise self._error(exc, f"cannot describe configs of topic {topic!r}") from exc
                 time.sleep(0.05)
         return {name: entry.value for name, entry in entries.items() if entry.value is not None}
 
