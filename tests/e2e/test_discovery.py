@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from discovery import Membership
 from goka import codec
 from tests.conftest import ROOT, ProcessGroup, unique
 from tests.support.clickcount import running, start_member
-from tests.support.serving import free_port
+from tests.support.serving import free_port, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -31,15 +30,6 @@ HEARTBEAT = 2.0
 SESSION_TIMEOUT = 6.0  # FAST_GROUP_ARGS
 SLACK = 5.0
 PARTITIONS = 6
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Polls ``condition``; returns the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def active_owners(membership: Membership, table: str) -> dict[int, tuple[str, str, int]]:
