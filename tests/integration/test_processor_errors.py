@@ -36,6 +36,17 @@ def produce_raw(brokers: str, topic: str, values: list[bytes], key: bytes = b"k"
     assert producer.flush(10) == 0
 
 
+def keep(ctx: goka.Context, msg: str) -> None:
+    ctx.set_value(msg)
+
+
+def latest_value(group: str, topic: str) -> goka.GroupGraph:
+    """A group whose table keeps each key's latest message."""
+    return goka.define_group(
+        group, goka.input(topic, codec.String(), keep), goka.persist(codec.String())
+    )
+
+
 def count(ctx: goka.Context, msg: Any) -> None:
     ctx.set_value((ctx.value() or 0) + 1)
 
@@ -209,13 +220,7 @@ def test_a_batch_whose_changelog_is_refused_is_not_committed_and_the_one_before_
     and the table are those of the batch before ('b')."""
     topic = topic_factory("values", partitions=1)
     group = unique("refused")
-
-    def keep(ctx: goka.Context, msg: str) -> None:
-        ctx.set_value(msg)
-
-    graph = goka.define_group(
-        group, goka.input(topic, codec.String(), keep), goka.persist(codec.String())
-    )
+    graph = latest_value(group, topic)
     produce_raw(goka_brokers, topic, [b"a", b"b"])
     runner = processor_factory(graph, batch_size=1, table_config={"max.message.bytes": "2000"})
     deadline = time.monotonic() + 60
@@ -249,13 +254,7 @@ def test_a_value_over_the_producers_message_max_bytes_names_group_topic_key_and_
     processor stops naming what was too large, and commits nothing of the batch."""
     topic = topic_factory("values", partitions=1)
     group = unique("too-large")
-
-    def keep(ctx: goka.Context, msg: str) -> None:
-        ctx.set_value(msg)
-
-    graph = goka.define_group(
-        group, goka.input(topic, codec.String(), keep), goka.persist(codec.String())
-    )
+    graph = latest_value(group, topic)
     produce_raw(goka_brokers, topic, [b"y" * 5000], key=b"user-1")
     runner = processor_factory(graph, extra_config={"message.max.bytes": "4000"})
     error = runner.join(60)

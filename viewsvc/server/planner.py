@@ -24,7 +24,7 @@ from viewsvc.server.local_tables import LocalTables
 from viewsvc.wire.channels import FORWARDED_BY, ChannelPool
 from viewsvc.wire.errors import InvalidArgument
 from viewsvc.wire.failover import Exhausted, Sent, first_answer, grouped
-from viewsvc.wire.read_options import DEFAULTS, ReadOptions, eligible
+from viewsvc.wire.read_options import DEFAULTS, ReadOptions, eligible, running
 
 __all__ = ["Local", "ReadFailure", "ReadPlanner", "invalid"]
 
@@ -172,15 +172,9 @@ class ReadPlanner:
         chosen = eligible(holders, options)
         if chosen:
             return chosen
-        running = [
-            o
-            for o in holders
-            if o.endpoint
-            and o.state == "running"
-            and (o.kind == "active" or not options.active_only)
-        ]
-        if running:  # running, but none within max_lag
-            least = min((o.lag for o in running if o.lag >= 0), default=None)
+        answering = running(holders, options)
+        if answering:  # running, but none within max_lag
+            least = min((o.lag for o in answering if o.lag >= 0), default=None)
             raise _too_far(
                 table, partition, options, f"least lag: {'unknown' if least is None else least}"
             )

@@ -18,7 +18,7 @@ from goka.errors import ConfigError
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.wire.errors import InvalidArgument
 
-__all__ = ["DEFAULTS", "Consistency", "ReadOptions", "eligible"]
+__all__ = ["DEFAULTS", "Consistency", "ReadOptions", "eligible", "running"]
 
 Consistency = Literal["any", "active"]
 """``"any"``: any running replica, least lag first; ``"active"``: only the active owner."""
@@ -123,21 +123,26 @@ DEFAULTS = ReadOptions()
 """The options of a request that sets none."""
 
 
-def eligible(holders: Iterable[Owner], options: ReadOptions) -> list[Owner]:
-    """The holders that may answer a read, best first.
-
-    Only running holders with an endpoint qualify; with ``active_only`` only the active
-    owner. A ``max_lag`` bound drops holders further behind, and those whose lag is unknown.
-    The least-lagged comes first, ties in the given order (``routing.owners`` puts the active
-    owner first).
-    """
-    chosen = [
+def running(holders: Iterable[Owner], options: ReadOptions) -> list[Owner]:
+    """The holders that may answer but for the lag bound: running, with an endpoint, and
+    only the active owner with ``active_only``."""
+    return [
         owner
         for owner in holders
         if owner.endpoint
         and owner.state == "running"
         and (owner.kind == "active" or not options.active_only)
-        and (options.max_lag == 0 or 0 <= owner.lag <= options.max_lag)
+    ]
+
+
+def eligible(holders: Iterable[Owner], options: ReadOptions) -> list[Owner]:
+    """The holders that may answer a read, best first: :func:`running` ones within the
+    ``max_lag`` bound (which drops those whose lag is unknown). The least-lagged comes
+    first, ties in the given order (``routing.owners`` puts the active owner first)."""
+    chosen = [
+        owner
+        for owner in running(holders, options)
+        if options.max_lag == 0 or 0 <= owner.lag <= options.max_lag
     ]
     chosen.sort(key=lambda o: o.lag if o.lag >= 0 else _UNKNOWN_LAG)
     return chosen

@@ -9,7 +9,7 @@ from discovery.model import Owner
 from goka.errors import ConfigError
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.wire.errors import InvalidArgument
-from viewsvc.wire.read_options import DEFAULTS, ReadOptions, eligible
+from viewsvc.wire.read_options import DEFAULTS, ReadOptions, eligible, running
 
 
 def test_arguments_survive_the_wire() -> None:
@@ -86,3 +86,10 @@ def test_eligible_is_running_reachable_within_the_bound_least_lag_first() -> Non
     assert names(ReadOptions(consistency="active")) == ["a"]
     assert names(ReadOptions(min_offsets_topic="input")) == ["a"]
     assert names(ReadOptions(consistency="active", max_lag=2)) == []
+    # the same holders, but for the lag bound: what the server reports as "too far behind"
+    assert [o.member_id for o in running(holders, ReadOptions(max_lag=2))] == [
+        "a",
+        "s1",
+        "s2",
+        "s3",
+    ]
