@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka._assignment import Assignment
 from goka._commit_protocol import BatchRunner
+from goka._commits import CommitLedger
 from goka._config import client_config, static_membership
 from goka._consume import consume_available
 from goka._group_topics import prepare_topics
@@ -233,7 +234,7 @@ class Processor:
         self._lookups: dict[str, View[Any]] = {}
         self._visits: queue.SimpleQueue[Visit] = queue.SimpleQueue()
         self._visit: Visit | None = None
-        self._committed: dict[tuple[str, int], int] = {}
+        self._commits = CommitLedger(graph.group)
         self._final_stats: dict[str, Any] | None = None
 
     @property
@@ -261,12 +262,17 @@ class Processor:
         if self._final_stats is not None:
             return {**self._final_stats, "state": self._state}
         assignment = self._assignment
+        partitions = assignment.stats() if assignment is not None else {}
+        for partition, stats in partitions.items():
+            for topic, entry in stats.get("input", {}).items():
+                entry["committed"] = self._commits.confirmed(topic, partition)
         return {
             "group": self.graph.group,
             "state": self._state,
             "group_instance_id": self.group_instance_id,
             "assignments": self.assignments,
-            "partitions": assignment.stats() if assignment is not None else {},
+            "failed_commits": self._commits.failed,
+            "partitions": partitions,
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
 
@@ -486,19 +492,24 @@ class Processor:
                 task.input_high[topic] = high
 
     def _commit(self, consumer: Consumer, tasks: Iterable[PartitionTask], *, sync: bool) -> None:
-        offsets = []
-        for task in list(tasks):
-            for topic, offset in task.commit_offsets().items():
-                if self._committed.get((topic, task.partition)) != offset:
-                    offsets.append(TopicPartition(topic, task.partition, offset))
+        wanted = {
+            (topic, task.partition): offset
+            for task in list(tasks)
+            for topic, offset in task.commit_offsets().items()
+        }
+        offsets = self._commits.due(wanted, sync=sync)
         if not offsets:
             return
-        if sync:
-            consumer.commit(offsets=offsets, asynchronous=False)
-        else:
-            consumer.commit(offsets=offsets, asynchronous=True)
-        for tp in offsets:
-            self._committed[tp.topic, tp.partition] = tp.offset
+        self._commits.sent(offsets)
+        if not sync:
+            consumer.commit(offsets=offsets, asynchronous=True)  # settled in _on_commit
+            return
+        try:
+            result = consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self._commits.settled(exc.args[0], offsets)
+            raise
+        self._commits.settled(None, result or offsets)
 
     def _visit_step(self, runner: BatchRunner, assignment: Assignment) -> bool:
         """Runs one chunk of the current visit (starting the next queued one); True if one
@@ -562,7 +573,7 @@ class Processor:
                 )
         for task in assignment.release(numbers):
             for topic in task.next_input:
-                self._committed.pop((topic, task.partition), None)
+                self._commits.forget(topic, task.partition)
         self._notify_rebalance(assignment)
 
     def _settle_before_release(self) -> bool:
@@ -589,13 +600,7 @@ class Processor:
             self._rebalance_callback(frozenset(assignment.tasks))
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        if error is not None and error.code() != KafkaError._NO_OFFSET:
-            _logger.warning(
-                "group %s: offset commit failed: %s; messages since the last successful "
-                "commit will be processed again after a rebalance",
-                self.graph.group,
-                error.str(),
-            )
+        self._commits.settled(error, partitions)
 
     def _keep_final_stats(self) -> None:
         self._final_stats = self.stats()

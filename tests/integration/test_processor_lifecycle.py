@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,18 +14,20 @@ from examples.clickcount import define_clickcount
 from goka import codec
 from tests.conftest import RunningProcessor, unique
 from tests.integration.test_clickcount import emit_clicks
+from tests.integration.test_processor_errors import committed
+from tests.support.serving import wait_until
 
 pytestmark = pytest.mark.broker
 
 TIMEOUT = 60.0
 
 
-def wait_processed(runner: RunningProcessor, count: int) -> dict[str, dict[str, object]]:
+def wait_processed(runner: RunningProcessor, count: int) -> dict[int, dict[str, Any]]:
     deadline = time.monotonic() + TIMEOUT
     while True:
         partitions = runner.processor.stats()["partitions"]
         if sum(int(p.get("messages_in", 0)) for p in partitions.values()) >= count:
-            return partitions
+            return dict(partitions)
         assert time.monotonic() < deadline, "not processed in time"
         time.sleep(0.05)
 
@@ -45,16 +48,26 @@ def test_stats_rebalance_callback_and_stop(
     assert assignments[-1] == frozenset({0, 1, 2})
     stats = runner.processor.stats()
     assert stats["group"] == group and stats["state"] == "running"
-    assert sum(int(p["messages_in"]) for p in partitions.values()) == 600  # type: ignore[call-overload]
+    assert sum(int(p["messages_in"]) for p in partitions.values()) == 600
     for partition, p in partitions.items():
         assert p["state"] == "running"
-        [(name, position)] = p["input"].items()  # type: ignore[attr-defined]
+        [(name, position)] = p["input"].items()
         assert name == topic
         assert position["lag"] == 0 and position["offset"] == position["high_watermark"] > 0
-        assert p["table"]["offset"] > 0  # type: ignore[index]
-        assert p["bytes_in"] == 5 * p["messages_in"]  # type: ignore[operator]
+        assert p["table"]["offset"] > 0
+        assert p["bytes_in"] == 5 * p["messages_in"]
         assert p["recovery_seconds"] is not None
         assert isinstance(partition, int)
+
+    def committed_in_stats() -> dict[int, int | None]:
+        partitions = runner.processor.stats()["partitions"]
+        return {n: p["input"][topic]["committed"] for n, p in partitions.items()}
+
+    # "committed" is the offset the broker confirmed: the commit of the last batch arrives
+    high = {n: p["input"][topic]["high_watermark"] for n, p in partitions.items()}
+    wait_until(lambda: committed_in_stats() == high, TIMEOUT, f"stats report commits of {high}")
+    assert {n: committed(goka_brokers, group, topic, n) for n in high} == high
+    assert runner.processor.stats()["failed_commits"] == 0
 
     assert runner.processor.stop(timeout=TIMEOUT) is True
     assert runner.join(TIMEOUT) is None
