@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from goka._host import GraphHost, Headers
 from goka._kafka_errors import raise_if_permanent
 from goka._partition import PartitionTask
-from goka._producer import BatchProducer, Deliveries
+from goka._producer import BatchProducer, Deliveries, DeliveryTimedOut
+from goka._stall import MembershipInDoubt, StallGuard
 from goka.codec import Codec
 from goka.context import Context
 from goka.errors import CallbackFailed, CodecError, GokaError, ProcessorError
@@ -74,6 +75,7 @@ class BatchRunner(GraphHost):
         partition_counts: Mapping[str, int],
         lookups: Mapping[str, View[Any]],
         delivery_timeout: float,
+        guard: StallGuard,
         cache_entries: int = 0,
     ) -> None:
         super().__init__(graph)
@@ -86,8 +88,15 @@ class BatchRunner(GraphHost):
         self._cache_entries = cache_entries
         self._cache_limit = cache_entries
         """Cached values kept per partition: ``cache_entries`` shared by the assigned ones."""
+        self.guard = guard
         self._sealed: _SealedBatch | None = None
+        self._filling: dict[int, PartitionTask] = {}
+        """The partitions of the batch being filled (whose writes are in their ``buffer``)."""
         self._current: PartitionTask | None = None
+        self.changelog_headers: Headers | None = None
+        """Headers of every changelog record: the writer and its assignment generation."""
+        self.dropped = 0
+        """Batches given up before they were stored (see ``drop``)."""
         self._failure_lock = threading.Lock()
         self.failure: BaseException | None = None
         """Set by ctx.fail() or a completion called with an error; stops the processor."""
@@ -100,6 +109,7 @@ class BatchRunner(GraphHost):
         self, topic: str, raw_key: bytes, value: bytes | None, headers: Headers | None
     ) -> None:
         partition = self._partitioner(raw_key, self._partitions[topic])
+        self.guard.tick()
         self._producer.produce(topic, raw_key, value, partition, headers)
         task = self._current
         if task is not None:
@@ -146,6 +156,7 @@ class BatchRunner(GraphHost):
         """
         self._cache_limit = self._cache_entries // max(1, len(tasks))
         touched: dict[int, PartitionTask] = {}
+        self._filling = touched
         processed: dict[tuple[PartitionTask, str], int] = {}
         inputs = self._inputs
         # Consecutive messages of one partition and topic (librdkafka hands them out by
@@ -177,6 +188,8 @@ class BatchRunner(GraphHost):
                         task.rewind.setdefault(topic, msg.offset())
                         task = None
                     if task is not None:
+                        task.start.setdefault(topic, msg.offset())
+                        self.guard.tick()
                         codec, callback, edge = inputs[topic]
                         touched[partition] = task
                         self._current = task
@@ -198,7 +211,7 @@ class BatchRunner(GraphHost):
                 ctx._msg, ctx._raw_key = msg, msg.key() or b""
                 try:
                     callback(ctx, value)
-                except CallbackFailed as exc:
+                except (CallbackFailed, MembershipInDoubt) as exc:
                     raise self._failed(exc) from self.failure
                 except Exception as exc:
                     raise self._callback_error(exc, ctx, task) from exc
@@ -222,6 +235,7 @@ class BatchRunner(GraphHost):
     ) -> int:
         """Run a visitor over ``keys`` and store the results; returns how many were visited."""
         touched: dict[int, PartitionTask] = {}
+        self._filling = touched
         visited = 0
         for task, raw_key in keys:
             self._call(callback, Context(self, task, _VISIT_MESSAGE, raw_key), meta, task)
@@ -235,7 +249,7 @@ class BatchRunner(GraphHost):
         self._current = task
         try:
             callback(ctx, value)
-        except CallbackFailed as exc:
+        except (CallbackFailed, MembershipInDoubt) as exc:
             raise self._failed(exc) from self.failure
         except Exception as exc:
             raise self._callback_error(exc, ctx, task) from exc
@@ -251,8 +265,11 @@ class BatchRunner(GraphHost):
             "committed and is processed again after a restart"
         )
 
-    def _failed(self, reason: BaseException) -> ProcessorError:
-        """Stops the processor after ctx.fail() or a completion's error (the ``failure``)."""
+    def _failed(self, reason: BaseException) -> BaseException:
+        """Stops the processor after ctx.fail() or a completion's error (the ``failure``);
+        a stall guard's doubt passes through the callback to the processor, which handles it."""
+        if isinstance(reason, MembershipInDoubt):
+            return reason
         return ProcessorError(f"group {self.group!r} failed: {reason}")
 
     def _send_batch(
@@ -262,9 +279,13 @@ class BatchRunner(GraphHost):
         the partitions of the previous batch."""
         tasks = list(touched)
         table = self.table
-        if table is not None:
+        if table is not None and tasks:
+            self.guard.tick()
+            headers = self.changelog_headers
             for task in tasks:
-                self._producer.produce_changelog(table, task.partition, task.buffer.items())
+                self._producer.produce_changelog(
+                    table, task.partition, task.buffer.items(), headers
+                )
         deliveries = self._producer.seal()
         stored = self.settle()  # acknowledged meanwhile, unless this batch was quick
         counts = []
@@ -273,16 +294,24 @@ class BatchRunner(GraphHost):
             counts.append((task, task.batch_messages, task.batch_bytes))
             task.batch_messages = task.batch_bytes = 0
         self._sealed = _SealedBatch(deliveries, counts, processed)
+        self._filling = {}
         return stored
 
     def settle(self) -> list[PartitionTask]:
         """Wait for the sealed batch's acknowledgements, then store it: apply each of its
         partitions' writes and new changelog offset to storage in one transaction, and make
         its input offsets committable. Returns its partitions."""
-        batch, self._sealed = self._sealed, None
+        batch = self._sealed
         if batch is None:
             return []
-        table_offsets = self._producer.wait(batch.deliveries, self._delivery_timeout)
+        try:
+            table_offsets = self._producer.wait(batch.deliveries, self._delivery_timeout)
+        except DeliveryTimedOut:
+            raise  # still sealed: drop() gives it up
+        except BaseException:
+            self._sealed = None
+            raise
+        self._sealed = None
         for task, _, _ in batch.counts:
             if task.inflight and task.store is not None:  # only tables have buffered writes
                 task.store.apply(task.inflight, table_offsets[task.partition] + 1)
@@ -293,6 +322,25 @@ class BatchRunner(GraphHost):
             task.messages_in += messages
             task.bytes_in += size
         return [task for task, _, _ in batch.counts]
+
+    def drop(self) -> list[PartitionTask]:
+        """Give up the sealed batch and the one being filled, and return their partitions:
+        what was not sent is purged, their writes and the values cached since are discarded,
+        and nothing of them is stored or committed. Processing resumes at each partition's
+        ``resume_offsets()``, where the caller seeks (see ``goka._stall``)."""
+        self._producer.purge_unsent()
+        self._producer.seal()  # what the dropped batches produced is counted no more
+        tasks = dict(self._filling)
+        if self._sealed is not None:
+            tasks.update((task.partition, task) for task, _, _ in self._sealed.counts)
+        self._sealed, self._filling = None, {}
+        for task in tasks.values():
+            task.buffer, task.inflight = {}, {}
+            task.batch_messages = task.batch_bytes = 0
+            if task.cache is not None:
+                task.cache.clear()
+        self.dropped += 1
+        return list(tasks.values())
 
 
 def _end_run(

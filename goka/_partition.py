@@ -36,11 +36,15 @@ class PartitionTask:
     cache: dict[bytes, Any] | None = None
     """Decoded values of the group table (None: no such key), of CACHEABLE types, oldest
     first; None: no cache. They are the values as processed: written by ``set_value``
-    before the batch is stored, which is safe as a batch that is not stored stops the
-    processor, and this task with it. Only the processor writes its table partition while
-    it runs, so what was read from the store stays true until the partition is released."""
+    before the batch is stored, which is safe as a batch that is not stored either stops
+    the processor, and this task with it, or is dropped with this cache. Only the
+    processor writes its table partition while it runs, so what was read from the store
+    stays true until the partition is released."""
     next_input: dict[str, int] = field(default_factory=dict)
     """Per input topic, the offset after the last message whose results are stored."""
+    start: dict[str, int] = field(default_factory=dict)
+    """Per input topic, the offset of the first message processed since the assignment:
+    where processing resumes while nothing of the topic is stored yet."""
     input_high: dict[str, int] = field(default_factory=dict)
     """Per input topic, the high watermark last seen by the consumer."""
     rewind: dict[str, int] = field(default_factory=dict)
@@ -86,6 +90,11 @@ class PartitionTask:
                 pending[offset] = left
             else:
                 pending.pop(offset, None)
+
+    def resume_offsets(self) -> dict[str, int]:
+        """Per input topic, where processing resumes when the batches not stored yet are
+        dropped: the next stored offset, or the first processed one."""
+        return {**self.start, **self.next_input}
 
     def commit_offsets(self) -> dict[str, int]:
         """Per input topic, the offset that may be committed: the next stored offset, held

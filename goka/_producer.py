@@ -18,17 +18,25 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from goka._host import Headers
 from goka.errors import DeliveryError
 
-__all__ = ["BatchProducer", "Deliveries"]
+__all__ = ["BatchProducer", "Deliveries", "DeliveryTimedOut"]
+
+
+class DeliveryTimedOut(DeliveryError):
+    """A batch's messages were not acknowledged in time (brokers unreachable, or the process
+    stalled past ``message.timeout.ms``): the processor drops the batch and processes it
+    again rather than stopping."""
 
 
 class Deliveries:
     """The outstanding messages of one batch, and what their acknowledgements said."""
 
-    __slots__ = ("error", "outstanding", "table_offsets")
+    __slots__ = ("error", "outstanding", "table_offsets", "timed_out")
 
     def __init__(self) -> None:
         self.outstanding = 0
         self.error: str | None = None
+        self.timed_out = False
+        """The first failure was librdkafka giving a message up after message.timeout.ms."""
         self.table_offsets: dict[int, int] = {}
         """The last acknowledged table offset per partition."""
 
@@ -52,6 +60,7 @@ class Deliveries:
     def _failed(self, err: KafkaError, msg: Any) -> None:
         if self.error is None:
             self.error = _refused(err, msg.topic(), msg.partition(), msg.key(), msg.value())
+            self.timed_out = err.code() == KafkaError._MSG_TIMED_OUT
 
 
 def _refused(
@@ -89,11 +98,15 @@ class BatchProducer:
         self._send(topic, partition, ((key, value),), headers, self._open.delivered)
 
     def produce_changelog(
-        self, topic: str, partition: int, writes: Iterable[tuple[bytes, bytes | None]]
+        self,
+        topic: str,
+        partition: int,
+        writes: Iterable[tuple[bytes, bytes | None]],
+        headers: Headers | None = None,
     ) -> None:
         """Send one partition's table writes (key, encoded value or None) in the batch being
         filled; their acknowledgements carry the partition's changelog offset."""
-        self._send(topic, partition, writes, None, self._open.table_delivered)
+        self._send(topic, partition, writes, headers, self._open.table_delivered)
 
     def _send(
         self,
@@ -139,7 +152,8 @@ class BatchProducer:
         """Wait until every message of ``deliveries`` is acknowledged; returns the last table
         offset per partition.
 
-        Raises DeliveryError if a message failed or was not acknowledged within ``timeout``.
+        Raises DeliveryError if a message failed, DeliveryTimedOut if one was not
+        acknowledged in time.
         """
         deadline = time.monotonic() + timeout
         while deliveries.outstanding and deliveries.error is None:
@@ -147,15 +161,16 @@ class BatchProducer:
             if left <= 0:
                 break
             self._producer.poll(min(left, 1.0))
+        if deliveries.error is not None and deliveries.timed_out:
+            raise DeliveryTimedOut(deliveries.error)
         if deliveries.error is not None:
             raise DeliveryError(
                 f"{deliveries.error}; the batch is not committed and will be processed again "
                 "after a restart"
             )
         if deliveries.outstanding:
-            raise DeliveryError(
-                f"{deliveries.outstanding} messages were not acknowledged within {timeout}s; "
-                "check that the brokers are reachable, or raise delivery_timeout"
+            raise DeliveryTimedOut(
+                f"{deliveries.outstanding} messages were not acknowledged within {timeout}s"
             )
         return deliveries.table_offsets
 

@@ -32,8 +32,9 @@ from goka._consume import consume_available
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processor_table import ProcessorTable
-from goka._producer import BatchProducer
+from goka._producer import BatchProducer, DeliveryTimedOut
 from goka._recovery import RecoveryReader
+from goka._stall import MembershipInDoubt, StallGuard, message_timeout_ms, session_bounds
 from goka._visit import Visit
 from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
 from goka.graph import GroupGraph
@@ -44,7 +45,7 @@ from goka.storage import LMDBStorage, StorageFactory
 from goka.topics import TopicManager, check_topic_settings
 from goka.view import View
 
-__all__ = ["Processor", "ProcessorState", "RebalanceCallback"]
+__all__ = ["GENERATION_HEADER", "WRITER_HEADER", "Processor", "ProcessorState", "RebalanceCallback"]
 
 _logger = logging.getLogger("goka.processor")
 
@@ -59,6 +60,12 @@ INPUT_CONSUMER_DEFAULTS = {
 }
 """librdkafka settings of the input consumer, on top of librdkafka's defaults
 (``extra_config`` overrides them)."""
+
+WRITER_HEADER = "goka-writer"
+"""Header of every changelog record the processor writes: the writer's ``member_id``."""
+GENERATION_HEADER = "goka-generation"
+"""Header of every changelog record: the writer's ``generation`` when it was written, so a
+record written after the partition moved to another member can be told apart."""
 
 _RECOVERING_POLL = 0.01
 """Seconds the loop waits for input while partitions recover beside running ones."""
@@ -88,7 +95,11 @@ class Processor:
         poll_timeout: seconds one poll waits for input (default 0.1); bounds how long
             ``stop()`` takes to be noticed.
         delivery_timeout: seconds to wait for a batch's changelog and emitted messages to
-            be acknowledged before stopping with an error (default 60).
+            be acknowledged (default 60; librdkafka's ``message.timeout.ms`` is set to at
+            most this and to at most the session timeout less one heartbeat interval). A
+            batch not acknowledged in time is dropped and processed again once the group
+            coordinator accepts a commit, so a broker outage delays processing instead of
+            stopping it; a message the broker refuses stops the processor.
         stop_timeout: seconds ``stop()`` waits for ``run()`` to drain and return (default 30).
         hot_standby: keep every table (and joined table) partition this instance does not
             own caught up, so taking one over replays only the delta (default False).
@@ -235,6 +246,9 @@ class Processor:
         self._visits: queue.SimpleQueue[Visit] = queue.SimpleQueue()
         self._visit: Visit | None = None
         self._commits = CommitLedger(graph.group)
+        self._in_doubt = False
+        """Batches were dropped because the membership may be lost: nothing is processed
+        until a commit goes through or a new assignment arrives (see ``goka._stall``)."""
         self._final_stats: dict[str, Any] | None = None
 
     @property
@@ -261,7 +275,7 @@ class Processor:
         """
         if self._final_stats is not None:
             return {**self._final_stats, "state": self._state}
-        assignment = self._assignment
+        assignment, runner = self._assignment, self._runner
         partitions = assignment.stats() if assignment is not None else {}
         for partition, stats in partitions.items():
             for topic, entry in stats.get("input", {}).items():
@@ -272,6 +286,8 @@ class Processor:
             "group_instance_id": self.group_instance_id,
             "assignments": self.assignments,
             "failed_commits": self._commits.failed,
+            "stalls": runner.guard.stalls if runner is not None else 0,
+            "dropped_batches": runner.dropped if runner is not None else 0,
             "partitions": partitions,
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
@@ -362,7 +378,7 @@ class Processor:
                     **self._config,
                     "enable.idempotence": True,
                     "linger.ms": 5,
-                    "message.timeout.ms": _message_timeout_ms(self._config, self._delivery_timeout),
+                    "message.timeout.ms": message_timeout_ms(self._config, self._delivery_timeout),
                 }
             )
             cleanup.callback(producer.close, self._delivery_timeout)
@@ -420,9 +436,11 @@ class Processor:
             cleanup.callback(producer.purge_unsent)
             cleanup.callback(self._abort_visits)
             cleanup.callback(self._keep_final_stats)
+            _, stall_bound = session_bounds(self._config)
+            guard = StallGuard(stall_bound, lambda: self._prove_membership(consumer, assignment))
             runner = BatchRunner(
                 self.graph, producer, self._partitioner, produced, self._lookups,
-                self._delivery_timeout, self._cache_entries,
+                self._delivery_timeout, guard, self._cache_entries,
             )  # fmt: skip
             self._runner = runner
             # on a failure, first of all: what was processed before it is stored
@@ -440,30 +458,125 @@ class Processor:
             while not self._stopping.is_set():
                 self._process_once(consumer, runner, assignment)
             self._state = "stopping"
-            runner.settle()
+            try:
+                runner.settle()
+            except (MembershipInDoubt, DeliveryTimedOut) as exc:
+                runner.drop()
+                _logger.warning(
+                    "group %s: the last batch is not stored (%s); the next owner of its "
+                    "partitions processes it again",
+                    group,
+                    exc,
+                )
 
     def _process_once(
         self, consumer: Consumer, runner: BatchRunner, assignment: Assignment
     ) -> None:
         """One turn of the loop: recovery, a visit chunk, an input batch, commits."""
         self._check_failures(runner)
+        if self._in_doubt and not self._leave_doubt(consumer, assignment):
+            # nothing is processed; polling serves the rebalance that may come
+            self._hold_back(consume_available(consumer, self._batch_size, self._poll_timeout))
+            return
         self._update_standby(assignment)
-        recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
-        if self._visit_step(runner, assignment) or runner.sealed:
-            wait = 0.0  # work is waiting: take only the input that is there
-        elif recovering:  # recovery records and input both: look at each every 10 ms
-            wait = min(self._poll_timeout, _RECOVERING_POLL)
-        else:
-            wait = self._poll_timeout
-        messages = consume_available(consumer, self._batch_size, wait)
-        # with nothing more to overlap with, the sealed batch is stored now
-        stored = runner.run(messages, assignment.tasks) if messages else runner.settle()
+        try:
+            runner.guard.tick()
+            recovering = assignment.step(consumer, self._batch_size, self._poll_timeout)
+            if self._visit_step(runner, assignment) or runner.sealed:
+                wait = 0.0  # work is waiting: take only the input that is there
+            elif recovering:  # recovery records and input both: look at each every 10 ms
+                wait = min(self._poll_timeout, _RECOVERING_POLL)
+            else:
+                wait = self._poll_timeout
+            messages = consume_available(consumer, self._batch_size, wait)
+            # with nothing more to overlap with, the sealed batch is stored now
+            stored = runner.run(messages, assignment.tasks) if messages else runner.settle()
+        except (MembershipInDoubt, DeliveryTimedOut) as exc:
+            self._enter_doubt(consumer, runner, assignment, exc)
+            return
         for task in stored:
             self._update_watermarks(consumer, task)
         failed = runner.pending_error
         self._commit(consumer, assignment.tasks.values(), sync=failed is not None)
         if failed is not None:
             raise failed
+
+    # -- doubt about the membership (see goka._stall) --------------------------------------
+
+    def _prove_membership(self, consumer: Consumer, assignment: Assignment) -> bool:
+        """A synchronous commit of the running partitions' stored offsets: the group
+        coordinator accepts it only from a current member of the current generation."""
+        wanted = {
+            (topic, task.partition): offset
+            for task in list(assignment.tasks.values())
+            if task.state == "running"
+            # where processing began stands in for what is not stored yet: it is committed
+            # already, or where the consumer started from
+            for topic, offset in {**task.start, **task.commit_offsets()}.items()
+        }
+        if not wanted:
+            return True  # nothing was processed: nothing to write either
+        offsets = [TopicPartition(topic, p, offset) for (topic, p), offset in wanted.items()]
+        self._commits.sent(offsets)
+        try:
+            result = consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self._commits.settled(exc.args[0], offsets)
+            return False
+        self._commits.settled(None, result or offsets)
+        return all(tp.error is None for tp in result or ())
+
+    def _enter_doubt(
+        self, consumer: Consumer, runner: BatchRunner, assignment: Assignment, reason: Exception
+    ) -> None:
+        runner.drop()
+        paused = self._running_inputs(assignment)
+        if paused:
+            consumer.pause(paused)
+        self._in_doubt = True
+        _logger.warning(
+            "group %s: the batches not stored yet are dropped and processed again (%s); "
+            "nothing is processed until the group coordinator accepts a commit or assigns "
+            "partitions anew",
+            self.graph.group,
+            reason,
+        )
+
+    def _leave_doubt(self, consumer: Consumer, assignment: Assignment) -> bool:
+        if not self._prove_membership(consumer, assignment):
+            return False
+        for task in assignment.tasks.values():
+            if task.state != "running":
+                continue
+            positions = {**task.rewind, **task.resume_offsets()}
+            task.rewind.clear()
+            for topic, offset in positions.items():
+                consumer.seek(TopicPartition(topic, task.partition, offset))
+        resumed = self._running_inputs(assignment)
+        if resumed:
+            consumer.resume(resumed)
+        self._in_doubt = False
+        _logger.info("group %s: the group coordinator accepted a commit: processing again",
+                     self.graph.group)  # fmt: skip
+        return True
+
+    def _hold_back(self, messages: list[Any]) -> None:
+        """Messages fetched while in doubt are not processed: a partition that has no
+        position to resume from yet resumes at the first of them."""
+        assert self._assignment is not None
+        tasks = self._assignment.tasks
+        for msg in messages:
+            task = tasks.get(msg.partition())
+            if task is not None and msg.error() is None:
+                task.rewind.setdefault(msg.topic(), msg.offset())
+
+    def _running_inputs(self, assignment: Assignment) -> list[TopicPartition]:
+        return [
+            TopicPartition(topic, task.partition)
+            for task in assignment.tasks.values()
+            if task.state == "running"
+            for topic in assignment.inputs
+        ]
 
     def _update_standby(self, assignment: Assignment) -> None:
         if not self._hot_standby:
@@ -541,6 +654,12 @@ class Processor:
         )
         self.generation = max(self.generation + 1, int(time.time() * 1000))
         self.assignments += 1
+        if self._runner is not None:
+            self._runner.changelog_headers = [
+                (WRITER_HEADER, self.member_id.encode()),
+                (GENERATION_HEADER, str(self.generation).encode()),
+            ]
+        self._in_doubt = False  # a new assignment: the group has this member again
         assignment.assign(consumer, assigned)
         self._notify_rebalance(assignment)
 
@@ -585,6 +704,15 @@ class Processor:
             return True
         try:
             runner.settle()
+        except (MembershipInDoubt, DeliveryTimedOut) as exc:
+            runner.drop()  # processed again by the next owner; nothing to stop for
+            _logger.warning(
+                "group %s: the last batch is not stored before its partitions are released "
+                "(%s); the next owner processes it again",
+                self.graph.group,
+                exc,
+            )
+            return False
         except GokaError as exc:
             _logger.warning(
                 "group %s: the last batch was not stored before its partitions were released: %s",
@@ -623,12 +751,3 @@ class Processor:
     def _stop_lookups(self) -> None:
         for view in self._lookups.values():
             view.stop()
-
-
-def _message_timeout_ms(config: Mapping[str, Any], delivery_timeout: float) -> int:
-    """librdkafka's ``message.timeout.ms`` (default 300 s), bounded by the delivery timeout:
-    a message the processor stopped waiting for must not be written minutes later, after
-    its partition may have moved to another member."""
-    bound = round(delivery_timeout * 1000)
-    given = config.get("message.timeout.ms", config.get("delivery.timeout.ms"))
-    return bound if given is None else min(bound, int(given))

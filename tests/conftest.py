@@ -21,6 +21,8 @@ import goka
 from goka.topics import TopicManager
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.support.outage"]  # the with_outage fixture
+
 FAST_GROUP_CONFIG = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 
 

@@ -1,59 +1,20 @@
-"""A broker outage does not kill a processor: its lookup view reconnects with backoff.
-
-On Kafka the outage is real: every node of the session's cluster stops and starts again with
-its data. Tansu keeps its topics in memory only, so its outage is played by a proxy in front
-of a dev broker of the test's own that drops every connection and refuses new ones.
-"""
+"""A broker outage does not kill a processor: its lookup view reconnects with backoff (the
+outage: see tests/support/outage.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 
 import pytest
 
 import goka
 from goka import codec
-from goka._localproc import free_loopback_port
-from goka.devbroker import DevBroker
-from goka.pytest_plugin import TestBroker
 from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
-from tests.support.proxy import TcpProxy
+from tests.support.outage import Outage
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 TIMEOUT = 60.0
-
-
-Outage = Callable[[], AbstractContextManager[None]]
-
-
-@contextlib.contextmanager
-def outage(down: Callable[[], None], up: Callable[[], None]) -> Iterator[None]:
-    down()
-    try:
-        yield
-    finally:
-        up()
-
-
-@pytest.fixture
-def with_outage(goka_broker: TestBroker) -> Iterator[tuple[str, Outage]]:
-    """The bootstrap address, and a context manager during which the broker is down."""
-    kafka = goka_broker.kafka
-    if kafka is not None:
-        yield goka_broker.bootstrap, lambda: outage(kafka.stop_all, kafka.start_all)
-    elif goka_broker.kind == "tansu":
-        port = free_loopback_port()
-        with (
-            TcpProxy(port) as proxy,
-            DevBroker(port=port, advertise=f"127.0.0.1:{proxy.port}") as b,
-        ):
-            yield b.bootstrap, lambda: outage(proxy.cut, proxy.restore)
-    else:
-        pytest.skip("the test cannot stop an external broker (GOKA_TEST_BROKERS)")
 
 
 def wait_for(brokers: str, table: str, expected: dict[str, str]) -> None:

@@ -2,10 +2,12 @@
 members must differ in their inputs (a rolling deploy that adds one):
 
     python -m tests.support.counting_member --brokers B --group G --input T [--input T2]
-        --storage DIR --stats-file F
+        --storage DIR --stats-file F [--keep count|last]
 
-Every message of every input adds 1 to its key's count in the group table; stats are written
-to F every 0.2 s; SIGTERM stops it (see ``examples._running``).
+Every message of every input adds 1 to its key's count in the group table, or with
+``--keep last`` sets its key's value to the message (a number): replaying a message then
+changes nothing, so the final table is exact under at-least-once. Stats are written to F
+every 0.2 s; SIGTERM stops it (see ``examples._running``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from goka import codec
 from tests.conftest import FAST_GROUP_CONFIG
 
 
-def count(ctx: goka.Context, msg: object) -> None:
+def count(ctx: goka.Context, msg: str) -> None:
     ctx.set_value((ctx.value() or 0) + 1)
+
+
+def keep_last(ctx: goka.Context, msg: str) -> None:
+    ctx.set_value(int(msg))
+
+
+KEEP = {"count": count, "last": keep_last}
 
 
 @click.command()
@@ -28,10 +37,13 @@ def count(ctx: goka.Context, msg: object) -> None:
 @click.option("--input", "inputs", multiple=True, required=True)
 @click.option("--storage", required=True)
 @click.option("--stats-file", required=True)
-def main(brokers: str, group: str, inputs: tuple[str, ...], storage: str, stats_file: str) -> None:
+@click.option("--keep", type=click.Choice(sorted(KEEP)), default="count")
+def main(
+    brokers: str, group: str, inputs: tuple[str, ...], storage: str, stats_file: str, keep: str
+) -> None:
     graph = goka.define_group(
         group,
-        *(goka.input(topic, codec.String(), count) for topic in inputs),
+        *(goka.input(topic, codec.String(), KEEP[keep]) for topic in inputs),
         goka.persist(codec.Int64()),
     )
     processor = goka.Processor(

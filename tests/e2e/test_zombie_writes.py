@@ -1,0 +1,156 @@
+"""No zombie writes: an instance stalled (SIGSTOP) past the session timeout while input keeps
+flowing writes nothing to a table partition after the member that took it over began, and
+the final table equals the oracle.
+
+Every changelog record carries its writer and the writer's assignment generation (the time of
+the assignment, in ms); in each partition the generations must never go down, which a record
+of the stalled instance written after the takeover would do. The members keep each key's
+last value, so replays under at-least-once change nothing and the table must be exact.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+import goka
+from goka import codec
+from goka.processor import GENERATION_HEADER, WRITER_HEADER
+from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, unique
+from tests.support.clickcount import running
+from tests.support.serving import wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+PARTITIONS = 4
+KEYS = [f"user-{i}" for i in range(40)]
+SESSION_S = FAST_GROUP_CONFIG["session.timeout.ms"] / 1000
+
+
+class SteadyEmitter:
+    """Emits key i % 40 with value i, every 5 ms, until stopped; knows each key's last."""
+
+    def __init__(self, brokers: str, topic: str) -> None:
+        self.last: dict[str, int] = {}
+        self._emitter = goka.Emitter(brokers, topic, codec.String())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.wait(0.005):
+            key = KEYS[seq % len(KEYS)]
+            self._emitter.emit(key, str(seq))
+            self.last[key] = seq
+            seq += 1
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join(10)
+        self._emitter.close()
+        return dict(self.last)
+
+
+def changelog(brokers: str, topic: str) -> dict[int, list[tuple[str, int]]]:
+    """Per partition, (writer, generation) of every record, in offset order."""
+    consumer = Consumer(
+        {"bootstrap.servers": brokers, "group.id": unique("reader"), "enable.auto.commit": False}
+    )
+    try:
+        records: dict[int, list[tuple[str, int]]] = collections.defaultdict(list)
+        ends = {}
+        for p in range(PARTITIONS):
+            _, ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        deadline = time.monotonic() + 60
+        while any(len(records[p]) < ends[p] for p in ends):
+            assert time.monotonic() < deadline, "the changelog was not read in time"
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            headers = dict(msg.headers() or [])
+            writer = headers[WRITER_HEADER].decode()
+            records[msg.partition()].append((writer, int(headers[GENERATION_HEADER])))
+        return records
+    finally:
+        consumer.close()
+
+
+def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processes: ProcessGroup,
+    tmp_path: Path,
+) -> None:
+    clicks = topic_factory("clicks", partitions=PARTITIONS)
+    group = unique("zombie")
+    stats = {name: tmp_path / f"{name}.json" for name in ("a", "b")}
+    everything = {str(p) for p in range(PARTITIONS)}
+
+    def start(name: str) -> subprocess.Popen[str]:
+        return processes.start(
+            "-m", "tests.support.counting_member", "--brokers", goka_brokers, "--group", group,
+            "--input", clicks, "--keep", "last",
+            "--storage", str(tmp_path / name), "--stats-file", str(stats[name]),
+        )  # fmt: skip
+
+    a = start("a")
+    b = start("b")
+    wait_until(
+        lambda: (
+            running(stats["a"]) | running(stats["b"]) == everything
+            and bool(running(stats["a"]))
+            and bool(running(stats["b"]))
+        ),
+        90,
+        "both members running",
+    )
+    held_by_a = running(stats["a"])
+    emitter = SteadyEmitter(goka_brokers, clicks)
+    try:
+        time.sleep(2)  # input flows to both members; A has fetched input when it stops
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: running(stats["b"]) == everything, 60, "B takes A's partitions")
+            time.sleep(2)  # B processes A's partitions while A still holds its batch
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        time.sleep(SESSION_S)  # A runs again beside B, input still flowing
+    finally:
+        expected = emitter.stop()
+    assert a.poll() is None and b.poll() is None, "a member exited"
+
+    def table() -> dict[str, int]:
+        with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
+            assert view.wait_running(30)
+            return dict(view.items())
+
+    wait_until(lambda: table() == expected, 90, "the table equals the last value of each key")
+
+    records = changelog(goka_brokers, goka.group_table(group))
+    a_writer = f":{a.pid}:"
+    moved = [p for p in held_by_a if any(a_writer in w for w, _ in records[int(p)])]
+    assert moved, f"A wrote none of its partitions {sorted(held_by_a)}"
+    for partition, written in records.items():
+        generations = [generation for _, generation in written]
+        late = [
+            (i, writer, generation)
+            for i, (writer, generation) in enumerate(written)
+            if generation < max(generations[: i + 1])
+        ]
+        assert late == [], f"partition {partition}: records written after a takeover: {late[:5]}"
+    # B took A's partitions over: its generation follows A's in each of them
+    for p in moved:
+        writers = [w for w, _ in records[int(p)]]
+        first_b = next(i for i, w in enumerate(writers) if f":{b.pid}:" in w)
+        assert any(a_writer in w for w in writers[:first_b]), f"partition {p}: no takeover"
