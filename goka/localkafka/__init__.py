@@ -303,8 +303,9 @@ class LocalKafka:
                 *self._jvm(),
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                cluster_id,
+                # one argument: an id may start with "-", which the tool would take for an
+                # option (URL-safe base64 has "-" among its 64 letters)
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(self._config_path(node)),
                 "--ignore-formatted",

@@ -84,3 +84,13 @@ def test_the_fixture_skips_without_java_and_fails_under_ci(
     failed = pytest.raises(pytest.fail.Exception, match="CI=true and the Kafka tests cannot run")
     with failed, local_kafka():
         pass
+
+
+def test_a_cluster_id_starting_with_a_dash_is_not_taken_for_an_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One random id in 64 starts with "-" (URL-safe base64): the storage tool must still
+    take it as the id."""
+    monkeypatch.setattr("goka.localkafka._cluster_id", lambda: "-" + "A" * 21)
+    with local_kafka() as kafka:
+        assert kafka.running(1)
