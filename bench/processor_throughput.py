@@ -3,7 +3,7 @@ next to a hand-written reference loop doing the same work without the library.
 
     python bench/processor_throughput.py [--brokers B | --kafka] [--messages 1000000]
         [--keys 10000] [--partitions 8] [--batch-size 10000] [--hot-standby] [--runs 1]
-        [--reference-defaults] [--record]
+        [--reference-defaults] [--lmdb durable|fast] [--record]
 
 The broker: the Tansu dev broker started for the run by default, ``--kafka`` a real Apache
 Kafka started for the run (``goka.localkafka``, one KRaft node on this machine), or
@@ -12,8 +12,10 @@ too); then, on that same topic and broker, each run measures two readers in turn
 alternates from run to run; ``--runs`` > 1 gives medians):
 
 - **processor**: ``goka.Processor`` running click-count (``examples.clickcount``: String
-  input, Int64 table) with ``goka.LMDBStorage``, in its own group (its table topic, like
-  every topic here, is created before the fill).
+  input, Int64 table) with ``goka.LMDBStorage`` (``durable=True``, the default: each
+  transaction's data flushed at commit; ``--lmdb fast``: ``durable=False``, nothing
+  flushed), in its own group (its table topic, like every topic here, is created before the
+  fill).
 - **reference**: a hand-written loop doing the work of the processor's at-least-once
   protocol minus the library: a plain confluent-kafka Consumer in its own group (subscribe,
   range assignment, earliest, manual commit) takes up to ``--batch-size`` messages that are
@@ -216,7 +218,7 @@ def run_processor(broker: Broker, topic: str, group: str, args: argparse.Namespa
         processor = goka.Processor(
             broker.bootstrap,
             define_clickcount(topic, group),
-            storage=goka.LMDBStorage(storage),
+            storage=goka.LMDBStorage(storage, durable=args.lmdb == "durable"),
             batch_size=args.batch_size,
             hot_standby=args.hot_standby,
         )
@@ -419,6 +421,7 @@ def summary(
         "partitions": args.partitions,
         "batch_size": args.batch_size,
         "hot_standby": args.hot_standby,
+        "lmdb": args.lmdb,
         "reference_consumer": "librdkafka's defaults"
         if args.reference_defaults
         else f"the processor's {INPUT_CONSUMER_DEFAULTS}",
@@ -490,7 +493,8 @@ def record(
         f"- Broker: {broker.description}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.messages:,} messages over "
         f"{args.keys:,} keys, {args.partitions} partitions, batch size {args.batch_size:,}"
-        f"{', hot standby' if args.hot_standby else ''}; the reference's consumer with "
+        f"{', hot standby' if args.hot_standby else ''}, LMDB {args.lmdb}; the reference's "
+        f"consumer with "
         f"{result['reference_consumer']}; emit {result['emit_msgs_per_s']:,} msgs/s)\n\n"
         f"{runs_table(rounds)}\n\n"
         f"**processor {result['msgs_per_s']:,} msgs/s, reference loop "
@@ -562,6 +566,12 @@ def main() -> None:
         "--reference-defaults",
         action="store_true",
         help="the reference's consumer with librdkafka's defaults, not the processor's settings",
+    )
+    parser.add_argument(
+        "--lmdb",
+        choices=["durable", "fast"],
+        default="durable",
+        help="the processor's LMDBStorage durability (default durable, as the library's)",
     )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,7 @@ class Assignment:
                 task = self.tasks.pop(partition, None)
             if task is None:
                 continue
+            _mark_in_sync(task)
             released.append(task)
             if self.hot_standby:
                 self._standby.add(partition)
@@ -329,7 +331,17 @@ class Assignment:
 
     def close(self) -> None:
         with self._lock:
+            for task in self.tasks.values():
+                _mark_in_sync(task)
             self.tasks.clear()
         self._standby.clear()
         for partition in list(self._stores):
             self._close(partition)
+
+
+def _mark_in_sync(task: PartitionTask) -> None:
+    """A running partition's store is in sync with its table partition, which nobody else
+    writes, as of its last stored batch: recorded for the stale-store check of the next
+    recovery (see ``goka._stale_stores``)."""
+    if task.state == "running" and task.store is not None:
+        task.store.record_origin(synced_at=time.time())

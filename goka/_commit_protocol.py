@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from goka._crash_points import CrashPoints
 from goka._host import GraphHost, Headers
 from goka._kafka_errors import raise_if_permanent
 from goka._partition import PartitionTask
@@ -77,6 +78,7 @@ class BatchRunner(GraphHost):
         delivery_timeout: float,
         guard: StallGuard,
         cache_entries: int = 0,
+        crash_points: CrashPoints | None = None,
     ) -> None:
         super().__init__(graph)
         self.table = graph.table
@@ -89,6 +91,7 @@ class BatchRunner(GraphHost):
         self._cache_limit = cache_entries
         """Cached values kept per partition: ``cache_entries`` shared by the assigned ones."""
         self.guard = guard
+        self._crash = crash_points or CrashPoints({})
         self._sealed: _SealedBatch | None = None
         self._filling: dict[int, PartitionTask] = {}
         """The partitions of the batch being filled (whose writes are in their ``buffer``)."""
@@ -225,6 +228,7 @@ class BatchRunner(GraphHost):
                 _end_run(processed, task, run_topic, next_offset, count, size)
         finally:
             self._current = None
+        self._crash.reached("after_callbacks")
         stored = self._send_batch(touched.values(), processed)
         if self.pending_error is not None:
             stored += self.settle()
@@ -286,6 +290,7 @@ class BatchRunner(GraphHost):
                 self._producer.produce_changelog(
                     table, task.partition, task.buffer.items(), headers
                 )
+            self._crash.reached("after_changelog_produced")
         deliveries = self._producer.seal()
         stored = self.settle()  # acknowledged meanwhile, unless this batch was quick
         counts = []
@@ -312,6 +317,7 @@ class BatchRunner(GraphHost):
             self._sealed = None
             raise
         self._sealed = None
+        self._crash.reached("after_delivery")
         for task, _, _ in batch.counts:
             if task.inflight and task.store is not None:  # only tables have buffered writes
                 task.store.apply(task.inflight, table_offsets[task.partition] + 1)
@@ -321,6 +327,7 @@ class BatchRunner(GraphHost):
         for task, messages, size in batch.counts:  # counted once stored: stats() agree
             task.messages_in += messages
             task.bytes_in += size
+        self._crash.reached("after_store")
         return [task for task, _, _ in batch.counts]
 
     def drop(self) -> list[PartitionTask]:

@@ -14,11 +14,15 @@ broker (Tansu), whose ListOffsets answer is the base offset of the last batch + 
 otherwise be caught up one batch short. A processor recovering its own table partition, which
 nobody else writes, waits for the EOF event only: starting on a store missing a batch would
 lose its updates, so it does not rely on any broker's ListOffsets answer.
+
+Before reading on from a store's offset, the store is checked against its topic (see
+``goka._stale_stores``): one that no longer matches is wiped and replayed from the start.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
+from goka._stale_stores import TopicFactsCache, mismatch
 from goka.storage import Storage
 
 __all__ = ["ReadResult", "RecoveryReader", "TopicPartitionKey"]
@@ -55,7 +60,9 @@ class RecoveryReader:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
-                "auto.offset.reset": "earliest",
+                # a store's offset outside its partition is reported, not silently reset:
+                # the store no longer matches the topic (see goka._stale_stores)
+                "auto.offset.reset": "error",
             }
         )
         self._stores: dict[TopicPartitionKey, Storage] = {}
@@ -66,6 +73,11 @@ class RecoveryReader:
         """The high watermark of each partition when it was added; reaching it catches up."""
         self._watermark_timeout = 30.0
         self._known_topics: set[str] = set()
+        self._facts = TopicFactsCache(config, self._watermark_timeout)
+        self._caught_up: set[TopicPartitionKey] = set()
+        """Followed partitions that reached the end of their topic and are still followed."""
+        self.wiped: dict[TopicPartitionKey, int] = {}
+        """Stores wiped because they no longer matched their topic, per partition."""
         self.high_watermarks: dict[TopicPartitionKey, int] = {}
         """The end of each followed partition as last seen (from fetches and EOF events)."""
 
@@ -92,6 +104,7 @@ class RecoveryReader:
                 self._known_topics.add(topic)
             except KafkaException as exc:  # only the head start is lost
                 _logger.debug("metadata of table topic %s not fetched: %s", topic, exc)
+        self._check_store(topic, partition, store)
         start = store.offset()
         self._stores[topic, partition] = store
         position = OFFSET_BEGINNING if start is None else start
@@ -102,7 +115,47 @@ class RecoveryReader:
             self._consumer, TopicPartition(topic, partition), self._watermark_timeout
         )
 
+    def _check_store(self, topic: str, partition: int, store: Storage) -> None:
+        """Wipe ``store`` if it no longer matches the topic; record the topic's id with it."""
+        if store.offset() is not None:
+            facts = self._facts.get(topic)
+            reason = mismatch(store, facts)
+            if reason is not None and facts.topic_id is not None:
+                # the cached id may be the one of a topic recreated since: ask once more
+                self._facts.forget(topic)
+                facts = self._facts.get(topic)
+                reason = mismatch(store, facts)
+            if reason is not None:
+                self._wipe(topic, partition, store, reason)
+        topic_id = self._facts.get(topic).topic_id
+        if topic_id is not None:
+            store.record_origin(topic_id=topic_id)
+
+    def _wipe(self, topic: str, partition: int, store: Storage, reason: str) -> None:
+        _logger.warning(
+            "table %s partition %d: the local store does not match the topic (%s); it is "
+            "wiped and replayed from the start",
+            topic,
+            partition,
+            reason,
+        )
+        store.wipe()
+        self.wiped[topic, partition] = self.wiped.get((topic, partition), 0) + 1
+
+    def _out_of_range(self, where: TopicPartitionKey, error: KafkaError) -> None:
+        """The broker has no record at the store's offset: the topic was truncated, or
+        recreated with fewer records. The store is wiped and read again from the start."""
+        store = self._stores[where]
+        self._wipe(*where, store, f"its offset {store.offset()} is outside the partition: "
+                   f"{error.str()}")  # fmt: skip
+        self._consumer.incremental_unassign([TopicPartition(*where)])
+        self._consumer.incremental_assign([TopicPartition(*where, OFFSET_BEGINNING)])
+
     def remove(self, topic: str, partition: int) -> None:
+        store = self._stores.get((topic, partition))
+        if store is not None and (topic, partition) in self._caught_up:
+            store.record_origin(synced_at=time.time())  # it was in sync until now
+        self._caught_up.discard((topic, partition))
         self.high_watermarks.pop((topic, partition), None)
         self._targets.pop((topic, partition), None)
         self._rechecked.discard((topic, partition))
@@ -124,6 +177,9 @@ class RecoveryReader:
                 if error.code() == KafkaError._PARTITION_EOF:
                     if where in stores:
                         result.caught_up.add(where)
+                    continue
+                if error.code() == KafkaError._AUTO_OFFSET_RESET and where in stores:
+                    self._out_of_range(where, error)
                     continue
                 raise_if_permanent(error, f"reading table topic {where[0]!r}")
                 continue
@@ -160,12 +216,17 @@ class RecoveryReader:
             result.caught_up.add(where)
             del self._targets[where]  # reported once, like an EOF event
             self._rechecked.discard(where)
+        now = time.time()
         for where in result.caught_up:
             self._targets.pop(where, None)
             self._rechecked.discard(where)
             self.high_watermarks[where] = self._stores[where].offset() or 0
+            self._caught_up.add(where)
+            self._stores[where].record_origin(synced_at=now)
         return result
 
     def close(self) -> None:
+        for where in list(self._stores):
+            self.remove(*where)
         self._stores.clear()
         self._consumer.close()

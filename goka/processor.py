@@ -29,6 +29,7 @@ from goka._commit_protocol import BatchRunner
 from goka._commits import CommitLedger
 from goka._config import client_config, static_membership
 from goka._consume import consume_available
+from goka._crash_points import CrashPoints
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processor_table import ProcessorTable
@@ -246,6 +247,7 @@ class Processor:
         self._visits: queue.SimpleQueue[Visit] = queue.SimpleQueue()
         self._visit: Visit | None = None
         self._commits = CommitLedger(graph.group)
+        self._crash_points = CrashPoints()  # raises for a GOKA_CRASH_AT it does not know
         self._in_doubt = False
         """Batches were dropped because the membership may be lost: nothing is processed
         until a commit goes through or a new assignment arrives (see ``goka._stall``)."""
@@ -288,6 +290,9 @@ class Processor:
             "failed_commits": self._commits.failed,
             "stalls": runner.guard.stalls if runner is not None else 0,
             "dropped_batches": runner.dropped if runner is not None else 0,
+            "wiped_stores": sum(assignment.reader.wiped.values())
+            if assignment is not None and assignment.reader is not None
+            else 0,
             "partitions": partitions,
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
@@ -440,7 +445,7 @@ class Processor:
             guard = StallGuard(stall_bound, lambda: self._prove_membership(consumer, assignment))
             runner = BatchRunner(
                 self.graph, producer, self._partitioner, produced, self._lookups,
-                self._delivery_timeout, guard, self._cache_entries,
+                self._delivery_timeout, guard, self._cache_entries, self._crash_points,
             )  # fmt: skip
             self._runner = runner
             # on a failure, first of all: what was processed before it is stored
@@ -476,7 +481,8 @@ class Processor:
         self._check_failures(runner)
         if self._in_doubt and not self._leave_doubt(consumer, assignment):
             # nothing is processed; polling serves the rebalance that may come
-            self._hold_back(consume_available(consumer, self._batch_size, self._poll_timeout))
+            fetched = consume_available(consumer, self._batch_size, self._poll_timeout)
+            self._hold_back(fetched, assignment)
             return
         self._update_standby(assignment)
         try:
@@ -560,11 +566,10 @@ class Processor:
                      self.graph.group)  # fmt: skip
         return True
 
-    def _hold_back(self, messages: list[Any]) -> None:
+    def _hold_back(self, messages: list[Any], assignment: Assignment) -> None:
         """Messages fetched while in doubt are not processed: a partition that has no
         position to resume from yet resumes at the first of them."""
-        assert self._assignment is not None
-        tasks = self._assignment.tasks
+        tasks = assignment.tasks
         for msg in messages:
             task = tasks.get(msg.partition())
             if task is not None and msg.error() is None:

@@ -101,6 +101,9 @@ class View(Generic[T]):
         self._finished = threading.Event()
         self._error: BaseException | None = None
         self.recovered_records = 0
+        self.wiped_stores = 0
+        """Local stores wiped and replayed because they no longer matched the topic (see
+        ``goka._stale_stores``)."""
         """Table records applied since start (replayed and followed)."""
         self._caught_up: set[int] = set()
         """Partitions that reached the end of the table topic at least once."""
@@ -186,6 +189,7 @@ class View(Generic[T]):
                     self._running.set()
                 result = reader.read(10_000, self._poll_timeout)
                 self.recovered_records += sum(result.records.values())
+                self.wiped_stores = sum(reader.wiped.values())
                 self._caught_up.update(partition for _, partition in result.caught_up)
                 pending -= result.caught_up
         except BaseException as exc:

@@ -8,9 +8,22 @@ equals a prefix of the table partition and knows which one (see docs/architectur
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Storage", "StorageFactory", "key_range", "prefix_end"]
+__all__ = ["Storage", "StorageFactory", "StoreOrigin", "key_range", "prefix_end"]
+
+
+@dataclass(frozen=True)
+class StoreOrigin:
+    """Which topic a store copies, and when it was last known to match it; lets recovery
+    tell a store that no longer matches its topic (see ``goka._stale_stores``)."""
+
+    topic_id: str | None
+    """The id of the table topic the rows came from (None: not known)."""
+    synced_at: float | None
+    """Seconds since the epoch when the store last applied records or was caught up (None:
+    never): every record after its offset was written later."""
 
 
 class Storage(Protocol):
@@ -30,7 +43,20 @@ class Storage(Protocol):
         ...
 
     def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
-        """Apply ``writes`` (None deletes) and set the offset, in one atomic step."""
+        """Apply ``writes`` (None deletes) and set the offset, in one atomic step; the
+        origin's ``synced_at`` becomes now."""
+        ...
+
+    def origin(self) -> StoreOrigin:
+        """What the store recorded about its topic (all None for a new store)."""
+        ...
+
+    def record_origin(self, *, topic_id: str | None = None, synced_at: float | None = None) -> None:
+        """Record the topic's id or the time the store was in sync (None: keep as it is)."""
+        ...
+
+    def wipe(self) -> None:
+        """Remove every row, the offset and the origin: the store is new again."""
         ...
 
     def items(

@@ -1,16 +1,26 @@
 """LMDB storage: one environment per table partition, under ``<root>/<table>/<partition>/``.
 
-Rows live in the ``rows`` database and the applied table offset in ``meta``; ``apply`` writes
-both in one transaction. Writes are not fsynced: a killed process loses nothing (the OS holds
-the pages), and a machine crash may roll back the last transactions, which keeps the store a
-prefix of the table topic, so recovery replays the rest. When the map is full it doubles and
-the transaction is retried.
+Rows live in the ``rows`` database and the applied table offset in ``meta``, beside the
+store's origin (the topic's id, when it was last in sync); ``apply`` writes rows, offset and
+sync time in one transaction. When the map is full it doubles and the transaction is retried.
+
+Durability: by default each transaction's data pages are flushed to disk at commit, but not
+its meta page (LMDB's ``MDB_NOMETASYNC``): a killed process loses nothing (the OS holds the
+pages), and a machine crash may undo the last transaction but never corrupts the store, which
+stays a prefix of the table topic, so recovery replays the rest. ``durable=False`` flushes
+nothing (``MDB_NOSYNC``): faster, but on a file system that reorders writes a machine crash
+may then leave a damaged store. A store LMDB cannot open as its own (damaged, or not an LMDB
+file) is wiped and replayed from its topic instead of stopping the processor at every start.
+The cost is measured in bench/RESULTS.md (processor_throughput, ``--lmdb-durability``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -18,11 +28,19 @@ from typing import Any, cast
 import lmdb
 
 from goka.errors import ConfigError, StorageError
-from goka.storage.base import Storage
+from goka.storage.base import Storage, StoreOrigin
 
 __all__ = ["LMDBStorage"]
 
+_logger = logging.getLogger("goka.storage")
+
+_DAMAGED = (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError,
+            lmdb.PageNotFoundError)  # fmt: skip
+"""What LMDB raises for a file that is not a sound LMDB environment."""
+
 _OFFSET_KEY = b"offset"
+_TOPIC_ID_KEY = b"topic_id"
+_SYNCED_AT_KEY = b"synced_at"
 _ITER_CHUNK = 1024
 
 
@@ -81,23 +99,47 @@ class _ResizeLock:
             env.close()
 
 
+def _open_env(path: Path, map_size: int, durable: bool) -> tuple[Any, Any, Any]:
+    """The environment at ``path`` and its two databases, checked by reading the offset."""
+    env = lmdb.open(
+        str(path),
+        map_size=map_size,
+        max_dbs=2,
+        sync=durable,
+        metasync=False,
+        readahead=False,
+        max_readers=1024,
+    )
+    try:
+        rows, meta = env.open_db(b"rows"), env.open_db(b"meta")
+        with env.begin(db=meta) as txn:
+            txn.get(_OFFSET_KEY)
+        with env.begin(db=rows) as txn:
+            txn.stat(rows)
+    except BaseException:
+        env.close()
+        raise
+    return env, rows, meta
+
+
 class _LMDBStore:
-    def __init__(self, path: Path, map_size: int) -> None:
+    def __init__(self, path: Path, map_size: int, durable: bool = True) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
-            self._env = lmdb.open(
-                str(path),
-                map_size=map_size,
-                max_dbs=2,
-                sync=False,
-                metasync=False,
-                readahead=False,
-                max_readers=1024,
-            )
+            try:
+                self._env, self._rows, self._meta = _open_env(path, map_size, durable)
+            except _DAMAGED as exc:
+                _logger.warning(
+                    "the LMDB store at %s is damaged (%s): it is wiped, and its table "
+                    "partition replayed from the topic",
+                    path,
+                    exc,
+                )
+                shutil.rmtree(path)
+                path.mkdir(parents=True)
+                self._env, self._rows, self._meta = _open_env(path, map_size, durable)
         except lmdb.Error as exc:
             raise StorageError(f"cannot open LMDB store at {path}: {exc}") from exc
-        self._rows = self._env.open_db(b"rows")
-        self._meta = self._env.open_db(b"meta")
         self._max_key: int = self._env.max_key_size()
         self._lock = _ResizeLock(path)
         self.path = path
@@ -151,6 +193,7 @@ class _LMDBStore:
                         puts = [(k, v) for k, v in writes.items() if v is not None]
                     txn.cursor(db=rows).putmulti(puts)  # one C loop: a third of put's time
                     txn.put(_OFFSET_KEY, str(next_offset).encode(), db=self._meta)
+                    txn.put(_SYNCED_AT_KEY, repr(time.time()).encode(), db=self._meta)
                 return
             except lmdb.MapFullError:
                 pass  # the transaction was aborted: grow the map and retry it
@@ -204,6 +247,45 @@ class _LMDBStore:
                 return
             position, skip_equal = chunk[-1][0], True
 
+    def origin(self) -> StoreOrigin:
+        self._lock.enter()
+        try:
+            with self._env.begin(db=self._meta) as txn:
+                topic_id, synced_at = txn.get(_TOPIC_ID_KEY), txn.get(_SYNCED_AT_KEY)
+        finally:
+            self._lock.exit()
+        return StoreOrigin(
+            None if topic_id is None else topic_id.decode(),
+            None if synced_at is None else float(synced_at),
+        )
+
+    def record_origin(self, *, topic_id: str | None = None, synced_at: float | None = None) -> None:
+        entries = [(_TOPIC_ID_KEY, topic_id), (_SYNCED_AT_KEY, synced_at)]
+        self._write_meta({key: repr(v) if isinstance(v, float) else v for key, v in entries})
+
+    def wipe(self) -> None:
+        self._lock.enter()
+        try:
+            with self._env.begin(write=True) as txn:
+                txn.drop(self._rows, delete=False)
+                txn.drop(self._meta, delete=False)
+        except lmdb.Error as exc:
+            raise StorageError(f"wiping the LMDB store at {self.path} failed: {exc}") from exc
+        finally:
+            self._lock.exit()
+
+    def _write_meta(self, entries: Mapping[bytes, str | None]) -> None:
+        self._lock.enter()
+        try:
+            with self._env.begin(write=True, db=self._meta) as txn:
+                for key, value in entries.items():
+                    if value is not None:
+                        txn.put(key, value.encode())
+        except lmdb.Error as exc:
+            raise StorageError(f"LMDB write to {self.path} failed: {exc}") from exc
+        finally:
+            self._lock.exit()
+
     def count(self) -> int:
         self._lock.enter()
         try:
@@ -224,15 +306,21 @@ class LMDBStorage:
         root: the directory holding ``<table>/<partition>/``; created if missing.
         map_size: initial map size in bytes per partition (default 64 MiB); it doubles
             automatically whenever a write finds it full.
+        durable: flush each transaction's data to disk at commit (default True), so a
+            machine crash cannot damage a store; False trades that for speed (see the
+            module docstring).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, map_size: int = 64 << 20) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, map_size: int = 64 << 20, durable: bool = True
+    ) -> None:
         if map_size < 1 << 20:
             raise ConfigError(f"LMDB map_size must be at least 1 MiB, got {map_size}")
         self.root = Path(root)
         self._map_size = map_size
+        self.durable = durable
 
     def open(self, table: str, partition: int) -> Storage:
         if not table or "/" in table or table in (".", ".."):
             raise ConfigError(f"table name {table!r} cannot be used as a directory name")
-        return _LMDBStore(self.root / table / str(partition), self._map_size)
+        return _LMDBStore(self.root / table / str(partition), self._map_size, self.durable)

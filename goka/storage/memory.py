@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
-from goka.storage.base import Storage
+from goka.storage.base import Storage, StoreOrigin
 
 __all__ = ["MemoryStorage"]
 
@@ -14,6 +15,7 @@ class _MemoryStore:
     def __init__(self) -> None:
         self._rows: dict[bytes, bytes] = {}
         self._offset: int | None = None
+        self._origin = StoreOrigin(None, None)
         self._lock = threading.Lock()
 
     def get(self, key: bytes) -> bytes | None:
@@ -34,6 +36,21 @@ class _MemoryStore:
                 else:
                     self._rows[key] = value
             self._offset = next_offset
+            self._origin = StoreOrigin(self._origin.topic_id, time.time())
+
+    def origin(self) -> StoreOrigin:
+        return self._origin
+
+    def record_origin(self, *, topic_id: str | None = None, synced_at: float | None = None) -> None:
+        with self._lock:
+            old = self._origin
+            self._origin = StoreOrigin(topic_id or old.topic_id, synced_at or old.synced_at)
+
+    def wipe(self) -> None:
+        with self._lock:
+            self._rows.clear()
+            self._offset = None
+            self._origin = StoreOrigin(None, None)
 
     def items(
         self, start: bytes | None = None, end: bytes | None = None

@@ -46,7 +46,9 @@ def on_update(ctx: goka.Context, command: str) -> None:
         ctx.set_value(command)
 
 
-def read_topic(brokers: str, topic: str) -> list[tuple[int, int, bytes, bytes | None]]:
+def read_topic(
+    brokers: str, topic: str, partitions: int = PARTITIONS
+) -> list[tuple[int, int, bytes, bytes | None]]:
     """Every record of ``topic`` as (partition, offset, key, value), read to the end."""
     consumer = Consumer(
         {
@@ -58,7 +60,7 @@ def read_topic(brokers: str, topic: str) -> list[tuple[int, int, bytes, bytes | 
     )
     try:
         ends = {}
-        for partition in range(PARTITIONS):
+        for partition in range(partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
             if high > low:
                 ends[partition] = high

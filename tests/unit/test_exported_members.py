@@ -51,7 +51,7 @@ EXPECTED: dict[str, list[str]] = {
         "persist",
         "visitor",
     ],
-    "goka.storage": ["LMDBStorage", "MemoryStorage", "Storage", "StorageFactory"],
+    "goka.storage": ["LMDBStorage", "MemoryStorage", "Storage", "StorageFactory", "StoreOrigin"],
     "goka.errors": [
         "BrokerError",
         "CallbackFailed",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from goka.errors import ConfigError, StorageError
-from goka.storage import LMDBStorage, MemoryStorage, StorageFactory
+from goka.storage import LMDBStorage, MemoryStorage, StorageFactory, StoreOrigin
 from goka.storage.base import prefix_end
 
 
@@ -40,6 +41,35 @@ def test_read_returns_value_and_offset_together(factory: StorageFactory) -> None
     assert store.read([b"a"]) == ([b"1"], 7)
     assert store.read([b"b", b"missing", b"a"]) == ([b"2", None, b"1"], 7)
     assert store.read([]) == ([], 7)
+    store.close()
+
+
+def test_origin_is_kept_with_the_rows_and_survives_a_reopen(factory: StorageFactory) -> None:
+    store = factory.open("t", 2)
+    assert store.origin() == StoreOrigin(None, None)
+    store.record_origin(topic_id="id-1")
+    assert store.origin() == StoreOrigin("id-1", None)
+    before = time.time()
+    store.apply({b"a": b"1"}, 3)  # applying is being in sync
+    synced_at = store.origin().synced_at
+    assert synced_at is not None and before <= synced_at <= time.time()
+    store.record_origin(synced_at=before - 3600)
+    assert store.origin() == StoreOrigin("id-1", before - 3600)
+    store.close()
+    again = factory.open("t", 2)
+    assert again.origin() == StoreOrigin("id-1", before - 3600)
+    again.close()
+
+
+def test_wipe_leaves_a_new_store(factory: StorageFactory) -> None:
+    store = factory.open("t", 5)
+    store.apply({b"a": b"1", b"b": b"2"}, 9)
+    store.record_origin(topic_id="id-1")
+    store.wipe()
+    assert (store.count(), store.offset(), store.get(b"a")) == (0, None, None)
+    assert store.origin() == StoreOrigin(None, None)
+    store.apply({b"c": b"3"}, 1)  # usable again
+    assert list(store.items()) == [(b"c", b"3")]
     store.close()
 
 
@@ -118,3 +148,37 @@ def test_prefix_end() -> None:
     assert prefix_end(b"ab") == b"ac"
     assert prefix_end(b"a\xff") == b"b"
     assert prefix_end(b"\xff\xff") is None
+
+
+@pytest.mark.parametrize("damage", ["garbage header", "truncated"])
+def test_a_damaged_lmdb_store_is_wiped_at_open(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = LMDBStorage(tmp_path, map_size=1 << 20)
+    store = storage.open("t", 0)
+    store.apply({f"k{i}".encode(): b"v" * 100 for i in range(500)}, 500)
+    store.close()
+    data = tmp_path / "t" / "0" / "data.mdb"
+    with data.open("r+b") as f:
+        if damage == "garbage header":
+            f.write(bytes(range(256)) * 32)  # both meta pages and more
+        else:
+            f.truncate(100)
+    with caplog.at_level("WARNING", "goka.storage"):
+        again = storage.open("t", 0)
+    assert (again.offset(), again.count()) == (None, 0)  # new: replayed from the topic
+    [record] = caplog.records
+    assert f"the LMDB store at {tmp_path / 't' / '0'} is damaged" in record.getMessage()
+    again.apply({b"a": b"1"}, 1)
+    assert again.get(b"a") == b"1"
+    again.close()
+
+
+def test_lmdb_durability_is_chosen_by_the_factory(tmp_path: Path) -> None:
+    """The environment's own flags: data flushed at commit, the meta page not (durable), or
+    nothing flushed."""
+    for durable, expected in ((True, (True, False)), (False, (False, False))):
+        store = LMDBStorage(tmp_path / str(durable), durable=durable).open("t", 0)
+        flags = store._env.flags()  # type: ignore[attr-defined]
+        assert (flags["sync"], flags["metasync"]) == expected
+        store.close()
