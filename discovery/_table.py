@@ -3,6 +3,13 @@
 Kept apart from the follower thread (``membership.py``) so the rules can be tested alone: a
 member is live while heard from within 3 of its heartbeat intervals; of two live members
 claiming the same active partition, the higher generation wins, then the higher sequence.
+
+Heard from within 3 heartbeats *of the topic's own clock*: when nothing at all has arrived
+for longer than 1.5 heartbeats, the topic is silent for everyone (its leader moved, its
+brokers are down, this reader is cut off), not every member dead at once. The table then
+holds the last view, as it was when the topic went silent, and says it is ``stale``; past 10
+heartbeats of silence it stops holding and members expire as usual (a sole member that died
+is then taken for dead 10 heartbeats late, not never).
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ from discovery import routing
 from discovery.model import Location, MalformedAnnouncement, MemberInfo, Owner, from_announcement
 from discovery.v1 import discovery_pb2 as pb
 
-__all__ = ["MISSED_HEARTBEATS", "MemberTable"]
+__all__ = ["HOLD_HEARTBEATS", "MISSED_HEARTBEATS", "SILENT_HEARTBEATS", "MemberTable"]
 
 MISSED_HEARTBEATS = 3
+SILENT_HEARTBEATS = 1.5
+"""Heartbeats with nothing heard from anyone after which the topic counts as silent."""
+HOLD_HEARTBEATS = 10
+"""Heartbeats of silence during which the last view is held."""
 _logger = logging.getLogger("goka.discovery")
 
 
@@ -73,10 +84,18 @@ class MemberTable:
         return changed
 
     def members(self, now: datetime) -> list[MemberInfo]:
-        """The live members, sorted by member id."""
+        """The live members, sorted by member id (as when the topic went silent, while it
+        is: see ``stale``)."""
         with self._lock:
             records = list(self._records.values())
-        return sorted((m for m in records if _alive(m, now)), key=lambda m: m.member_id)
+        at = _held_time(records, now)
+        return sorted((m for m in records if _alive(m, at)), key=lambda m: m.member_id)
+
+    def stale(self, now: datetime) -> bool:
+        """Whether the view is held because the topic is silent (see the module)."""
+        with self._lock:
+            records = list(self._records.values())
+        return _held_time(records, now) != now
 
     def owners(self, table: str, partition: int, now: datetime) -> list[Owner]:
         """The live members holding ``partition`` of ``table`` (see ``routing.owners``)."""
@@ -85,6 +104,19 @@ class MemberTable:
     def locate(self, table: str, key: str | bytes, now: datetime) -> Location:
         """The partition of ``key`` and its live holders (see ``routing.locate``)."""
         return routing.locate(self.members(now), table, key)
+
+
+def _held_time(records: list[MemberInfo], now: datetime) -> datetime:
+    """The time at which to judge liveness: ``now``, or while the topic is silent, the
+    moment it went silent."""
+    if not records:
+        return now
+    latest = max(m.last_heard for m in records)
+    heartbeat = max(m.heartbeat for m in records)
+    silent = (now - latest).total_seconds()
+    if silent <= SILENT_HEARTBEATS * heartbeat or silent > HOLD_HEARTBEATS * heartbeat:
+        return now
+    return latest + timedelta(seconds=SILENT_HEARTBEATS * heartbeat)
 
 
 def _alive(member: MemberInfo, now: datetime) -> bool:

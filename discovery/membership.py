@@ -151,6 +151,12 @@ class Membership:
         """The live members, sorted by member id."""
         return self._table.members(self._clock())
 
+    @property
+    def stale(self) -> bool:
+        """Whether nothing has been heard on the topic for a while, so that the members are
+        the last view held from before (see ``discovery._table``)."""
+        return self._table.stale(self._clock())
+
     def owners(self, table: str, partition: int) -> list[Owner]:
         """The live members holding ``partition`` of ``table``, the active owner first."""
         return self._table.owners(table, partition, self._clock())
@@ -179,6 +185,7 @@ class Membership:
             # librdkafka sends none while the topic is written continuously)
             end = high_watermark(consumer, partition, timeout=30.0)
             position = 0
+            stale = False
             while not self._stopping.is_set():
                 changed = False
                 if not self._synced.is_set() and position >= end:
@@ -200,6 +207,11 @@ class Membership:
                     else:
                         raise_if_permanent(error, f"reading discovery topic {self.topic!r}")
                 changed |= self._table.expire(self._clock())
+                was_stale, stale = stale, self.stale
+                if stale != was_stale:
+                    log = _logger.warning if stale else _logger.info
+                    log("discovery topic %s: %s", self.topic, "silent: holding the last view of "
+                        "the members" if stale else "announcements arrive again")  # fmt: skip
                 if changed and self._synced.is_set():
                     self._notify()
         except BaseException as exc:

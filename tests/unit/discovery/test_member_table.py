@@ -71,13 +71,40 @@ def live_table(*records: tuple[str, bytes]) -> MemberTable:
     return table
 
 
+def heard(table: MemberTable, member: str, at: datetime, sequence: int) -> None:
+    """``member`` announces itself at ``at`` (the topic is flowing)."""
+    table.apply(member.encode(), announcement(member, sequence=sequence, emitted=at), at,
+                live=True)  # fmt: skip
+
+
 def test_a_member_dies_after_three_missed_heartbeats() -> None:
-    table = live_table(("a", announcement("a")))
-    assert [m.member_id for m in table.members(NOW + timedelta(seconds=5.9))] == ["a"]
-    assert table.members(NOW + timedelta(seconds=6.1)) == []
-    assert table.expire(NOW) is True  # first evaluation: a is live
-    assert table.expire(NOW + timedelta(seconds=7)) is True  # a died
-    assert table.expire(NOW + timedelta(seconds=8)) is False
+    table = live_table(("a", announcement("a")), ("b", announcement("b")))
+    assert table.expire(NOW) is True  # first evaluation: both live
+    for second in range(2, 9, 2):  # b goes on announcing every 2 s; a is silent
+        heard(table, "b", NOW + timedelta(seconds=second), second)
+        if second == 4:
+            assert [m.member_id for m in table.members(NOW + timedelta(seconds=5.9))] == ["a", "b"]
+    assert [m.member_id for m in table.members(NOW + timedelta(seconds=8))] == ["b"]
+    assert table.expire(NOW + timedelta(seconds=8)) is True  # a died
+    assert table.expire(NOW + timedelta(seconds=8.5)) is False
+    assert table.stale(NOW + timedelta(seconds=8.5)) is False
+
+
+def test_a_silent_topic_holds_the_last_view_for_ten_heartbeats() -> None:
+    """Nothing heard from anyone (the topic's leader moved, its brokers are down): the members
+    are not all dead at once; the view stays as it was and is marked stale."""
+    table = live_table(("a", announcement("a")), ("b", announcement("b")))
+    heard(table, "b", NOW + timedelta(seconds=1), 2)
+    assert table.stale(NOW + timedelta(seconds=3.9)) is False  # within 1.5 heartbeats
+    for later in (4.1, 10.0, 20.9):
+        at = NOW + timedelta(seconds=later)
+        assert [m.member_id for m in table.members(at)] == ["a", "b"], later
+        assert table.stale(at) is True
+    at = NOW + timedelta(seconds=21.1)  # 10 heartbeats of silence since b: held no more
+    assert table.members(at) == [] and table.stale(at) is False
+    # the topic flows again: whoever announces is live, the rest dies as usual
+    heard(table, "a", at, 2)
+    assert [m.member_id for m in table.members(at)] == ["a"]
 
 
 def test_stale_announcements_read_at_start_up_are_ignored() -> None:
@@ -120,9 +147,12 @@ def test_tombstone_removes_a_member_at_once_and_old_sequences_are_ignored() -> N
 
 
 def test_a_dead_member_restarted_under_its_id_is_taken_even_with_a_lower_sequence() -> None:
-    table = live_table(("pod-0", announcement("pod-0", sequence=900, active=(0,))))
+    table = live_table(
+        ("pod-0", announcement("pod-0", sequence=900, active=(0,))), ("b", announcement("b"))
+    )
     later = NOW + timedelta(seconds=7)  # 3 heartbeats of 2 s missed: pod-0 is dead
-    assert table.members(later) == []
+    heard(table, "b", later, 2)
+    assert [m.member_id for m in table.members(later)] == ["b"]
     restarted = announcement("pod-0", sequence=1, emitted=later, active=(1,))
     assert table.apply(b"pod-0", restarted, later, live=True) is True
     assert [o.member_id for o in table.owners(TABLE, 1, later)] == ["pod-0"]
