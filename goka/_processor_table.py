@@ -86,6 +86,9 @@ class ProcessorTable:
         loop = [graph.loop_topic] if graph.loop_topic is not None else []
         return frozenset([*(edge.topic for edge in graph.inputs), *loop])
 
+    def unreachable_for(self) -> float:
+        return self._processor.reachability.unreachable_for()
+
     def processed_offset(self, partition: int, topic: str) -> int | None:
         assignment = self._processor._assignment
         task = assignment.tasks.get(partition) if assignment is not None else None

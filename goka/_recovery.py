@@ -17,6 +17,10 @@ lose its updates, so it does not rely on any broker's ListOffsets answer.
 
 Before reading on from a store's offset, the store is checked against its topic (see
 ``goka._stale_stores``): one that no longer matches is wiped and replayed from the start.
+
+The reader also tells whether the brokers can be reached (``reachability``, see
+``goka._reachability``): while none is, the copies it keeps may be behind without knowing by
+how much, so their lag is unknown, not 0.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
+from goka._reachability import Reachability
 from goka._stale_stores import TopicFactsCache, mismatch
 from goka.storage import Storage
 
@@ -50,6 +55,7 @@ class ReadResult:
 
 class RecoveryReader:
     def __init__(self, config: dict[str, Any]) -> None:
+        self.reachability = Reachability()
         self._consumer = Consumer(
             {
                 # an EOF event needs a fetch at the end to come back empty, which the broker
@@ -60,6 +66,7 @@ class RecoveryReader:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
+                **self.reachability.client_config(),
                 # a store's offset outside its partition is reported, not silently reset:
                 # the store no longer matches the topic (see goka._stale_stores)
                 "auto.offset.reset": "error",
@@ -165,6 +172,7 @@ class RecoveryReader:
     def read(self, max_records: int, timeout: float) -> ReadResult:
         result = ReadResult()
         if not self._stores:
+            self._consumer.poll(0)  # serves the statistics (reachability)
             return result
         writes: dict[TopicPartitionKey, dict[bytes, bytes | None]] = {}
         last: dict[TopicPartitionKey, int] = {}

@@ -48,3 +48,6 @@ class ViewTable:
 
     def processed_offset(self, partition: int, topic: str) -> int | None:
         return None  # a view does not process inputs
+
+    def unreachable_for(self) -> float:
+        return self._view.unreachable_for()

@@ -75,3 +75,7 @@ class LocalTable(Protocol):
     def processed_offset(self, partition: int, topic: str) -> int | None:
         """For an active partition, the next offset of input ``topic`` whose results are not
         yet stored (all before it are in the table); None if unknown here."""
+
+    def unreachable_for(self) -> float:
+        """Seconds the holder has had no broker connection up (0.0: it has one), during
+        which the lag of what it holds is unknown."""

@@ -34,6 +34,7 @@ from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processor_table import ProcessorTable
 from goka._producer import BatchProducer, DeliveryTimedOut
+from goka._reachability import Reachability
 from goka._recovery import RecoveryReader
 from goka._stall import MembershipInDoubt, StallGuard, message_timeout_ms, session_bounds
 from goka._visit import Visit
@@ -247,6 +248,8 @@ class Processor:
         self._visits: queue.SimpleQueue[Visit] = queue.SimpleQueue()
         self._visit: Visit | None = None
         self._commits = CommitLedger(graph.group)
+        self.reachability = Reachability()
+        """Whether the input consumer has a broker connection up (see goka._reachability)."""
         self._crash_points = CrashPoints()  # raises for a GOKA_CRASH_AT it does not know
         self._in_doubt = False
         """Batches were dropped because the membership may be lost: nothing is processed
@@ -279,9 +282,16 @@ class Processor:
             return {**self._final_stats, "state": self._state}
         assignment, runner = self._assignment, self._runner
         partitions = assignment.stats() if assignment is not None else {}
+        reader = assignment.reader if assignment is not None else None
+        unreachable = self.reachability.unreachable_for()
+        cut_off = unreachable > 0
         for partition, stats in partitions.items():
             for topic, entry in stats.get("input", {}).items():
                 entry["committed"] = self._commits.confirmed(topic, partition)
+                if cut_off:
+                    entry["lag"] = None
+            if cut_off and "table" in stats:
+                stats["table"]["lag"] = None  # no broker reachable: how far behind is unknown
         return {
             "group": self.graph.group,
             "state": self._state,
@@ -290,9 +300,8 @@ class Processor:
             "failed_commits": self._commits.failed,
             "stalls": runner.guard.stalls if runner is not None else 0,
             "dropped_batches": runner.dropped if runner is not None else 0,
-            "wiped_stores": sum(assignment.reader.wiped.values())
-            if assignment is not None and assignment.reader is not None
-            else 0,
+            "wiped_stores": sum(reader.wiped.values()) if reader is not None else 0,
+            "brokers_unreachable_s": round(unreachable, 1),
             "partitions": partitions,
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
@@ -432,6 +441,7 @@ class Processor:
                     "auto.offset.reset": "earliest",
                     "partition.assignment.strategy": "range",
                     "on_commit": self._on_commit,
+                    **self.reachability.client_config(),
                     **static_membership(self.group_instance_id),
                 }
             )

@@ -244,6 +244,7 @@ class View(Generic[T]):
         """The held partitions: kind ``replica``, running once caught up, with their lag."""
         reader, stores = self._reader, self._stores
         highs = reader.high_watermarks if reader is not None else {}
+        cut_off = self.unreachable_for() > 0  # how far behind the copies are is not known
         held = {}
         for partition, store in list(stores.items()):
             try:
@@ -257,9 +258,15 @@ class View(Generic[T]):
                 kind="replica",
                 state="running" if partition in self._caught_up else "recovering",
                 applied_offset=applied,
-                lag=-1 if high is None else max(0, high - max(applied, 0)),
+                lag=-1 if high is None or cut_off else max(0, high - max(applied, 0)),
             )
         return held
+
+    def unreachable_for(self) -> float:
+        """Seconds the view has had no broker connection up (0.0: it has one, or it is not
+        following)."""
+        reader = self._reader
+        return reader.reachability.unreachable_for() if reader is not None else 0.0
 
     def store(self, partition: int) -> Storage:
         """The store of a held partition; raises PartitionNotHeld."""

@@ -29,7 +29,14 @@ from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, unique
 from tests.support.clickcount import running
 from tests.support.serving import wait_until
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.broker,
+    pytest.mark.slow,
+    # messages librdkafka held through the stall expire (as they must), and librdkafka then
+    # bumps the idempotent producer's epoch; Tansu answers the next produce with
+    # PRODUCER_FENCED, which Kafka does not
+    pytest.mark.kafka_only("the idempotent producer's epoch bump after a message timeout"),
+]
 
 PARTITIONS = 4
 KEYS = [f"user-{i}" for i in range(40)]
@@ -128,7 +135,9 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
         time.sleep(SESSION_S)  # A runs again beside B, input still flowing
     finally:
         expected = emitter.stop()
-    assert a.poll() is None and b.poll() is None, "a member exited"
+    for member in (a, b):
+        if member.poll() is not None:
+            pytest.fail(f"a member exited: {member.communicate()[1][-3000:]}")
 
     def table() -> dict[str, int]:
         with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:

@@ -281,6 +281,9 @@ class LaggingReplica:
     def processed_offset(self, partition: int, topic: str) -> int | None:
         return None
 
+    def unreachable_for(self) -> float:
+        return 0.0
+
 
 def listed(model: Model, name: str) -> set[str]:
     response = model.stub(name).ListTables(pb.ListTablesRequest(), timeout=TIMEOUT)

@@ -14,7 +14,12 @@ from discovery import DEFAULT_TOPIC, DiscoveryConfig, Membership
 from discovery.config import check_address, check_port
 from goka.errors import ConfigError
 from goka.processor import Processor
-from viewsvc.server.grpc_server import DRAIN, TableServer
+from viewsvc.server.grpc_server import (
+    DRAIN,
+    UNREACHABLE_BOUND,
+    TableServer,
+    check_unreachable_bound,
+)
 from viewsvc.server.limits import Limits
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.security import ServerSecurity
@@ -34,6 +39,8 @@ class ServeConfig:
         peer_ca_file: see ``TableServer``.
         grace: seconds a stop waits for calls in flight (default 5).
         metrics_port: serve Prometheus metrics on this port at ``/metrics`` (default: none).
+        unreachable_bound: health turns NOT_SERVING after this many seconds without a broker
+            connection (default 30; None: never); see ``TableServer``.
     """
 
     listen: str
@@ -42,12 +49,14 @@ class ServeConfig:
     peer_ca_file: str | None = None
     grace: float = 5.0
     metrics_port: int | None = None
+    unreachable_bound: float | None = UNREACHABLE_BOUND
 
     def __post_init__(self) -> None:
         check_address("listen", self.listen, "0.0.0.0:50051")
         check_port("metrics_port", self.metrics_port)
         if self.grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
+        check_unreachable_bound(self.unreachable_bound)
 
     def attach(self, processor: Processor) -> ProcessorServer:
         return ProcessorServer(self, processor)
@@ -90,6 +99,7 @@ class ProcessorServer:
             peer_ca_file=config.peer_ca_file,
             limits=config.limits,
             metrics=self.metrics,
+            unreachable_bound=config.unreachable_bound,
         ).start()
 
     def changed(self) -> None:

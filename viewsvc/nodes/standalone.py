@@ -24,7 +24,12 @@ from goka.errors import ConfigError
 from goka.storage import LMDBStorage
 from goka.view import View
 from viewsvc.nodes.sharding import wanted_partitions
-from viewsvc.server.grpc_server import DRAIN, TableServer
+from viewsvc.server.grpc_server import (
+    DRAIN,
+    UNREACHABLE_BOUND,
+    TableServer,
+    check_unreachable_bound,
+)
 from viewsvc.server.limits import Limits
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.security import ServerSecurity
@@ -105,6 +110,7 @@ class _StandaloneNode:
         *,
         group: str = "",
         ready_max_lag: int | None = None,
+        unreachable_bound: float | None = UNREACHABLE_BOUND,
     ) -> None:
         config = self.config
         local = [view.local_table(value_codec=name) for view, name in views]
@@ -119,6 +125,7 @@ class _StandaloneNode:
             limits=config.limits,
             metrics=self.metrics,
             ready_max_lag=ready_max_lag,
+            unreachable_bound=unreachable_bound,
         ).start()
         if self.metrics is not None and config.metrics_port is not None:
             self.metrics.watch_views(view for view, _ in views)
@@ -171,6 +178,8 @@ class ViewServer(_StandaloneNode):
         replicas: pods holding each partition within the view group (default 1).
         ready_max_lag: health says SERVING only while every held partition is at most this
             many offsets behind its table's end (default: no bound).
+        unreachable_bound: health says NOT_SERVING after this many seconds without a broker
+            connection (default 30; None: never).
     """
 
     role = "view"
@@ -188,6 +197,7 @@ class ViewServer(_StandaloneNode):
         view_group: str = "",
         replicas: int = 1,
         ready_max_lag: int | None = None,
+        unreachable_bound: float | None = UNREACHABLE_BOUND,
     ) -> None:
         super().__init__(brokers, config)
         if replicas < 1:
@@ -199,6 +209,8 @@ class ViewServer(_StandaloneNode):
         self.view_group = view_group
         self.replicas = replicas
         self._ready_max_lag = ready_max_lag
+        check_unreachable_bound(unreachable_bound)
+        self._unreachable_bound = unreachable_bound
         self.tables = list(dict.fromkeys(tables))
         if not self.tables or not all(self.tables):
             raise ConfigError("name at least one table topic to serve (--table), none empty")
@@ -228,7 +240,12 @@ class ViewServer(_StandaloneNode):
         if self.view_group:
             self._place()
             self.membership.subscribe(lambda _: self._place())
-        self._serve(chosen, group=self.view_group, ready_max_lag=self._ready_max_lag)
+        self._serve(
+            chosen,
+            group=self.view_group,
+            ready_max_lag=self._ready_max_lag,
+            unreachable_bound=self._unreachable_bound,
+        )
         for view in self.views:
             view.start()
         return self

@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from discovery.model import MemberInfo
 from discovery.v1 import discovery_pb2, discovery_pb2_grpc
-from goka.errors import GokaError
+from goka.errors import ConfigError, GokaError
 from goka.local_table import LocalTable
 from viewsvc.server.discovery_service import DiscoveryServicer
 from viewsvc.server.limits import Limits
@@ -35,7 +35,15 @@ from viewsvc.server.table_service import TableServicer
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 from viewsvc.wire.channels import ChannelPool
 
-__all__ = ["LIVENESS", "Members", "TableServer", "add_health_and_reflection", "bounded_server"]
+__all__ = [
+    "LIVENESS",
+    "UNREACHABLE_BOUND",
+    "Members",
+    "TableServer",
+    "add_health_and_reflection",
+    "bounded_server",
+    "check_unreachable_bound",
+]
 
 _logger = logging.getLogger("viewsvc.server")
 _SERVICES = (
@@ -43,6 +51,15 @@ _SERVICES = (
     discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"].full_name,
 )
 _HEALTH_EVERY = 0.2
+UNREACHABLE_BOUND = 30.0
+"""Seconds without a broker connection after which health turns NOT_SERVING (default)."""
+
+
+def check_unreachable_bound(bound: float | None) -> None:
+    if bound is not None and not bound > 0:
+        raise ConfigError(f"unreachable_bound must be positive seconds, got {bound}")
+
+
 LIVENESS = "liveness"
 """A health service name that is SERVING from start to stop, whatever the partitions do: for
 liveness probes, which must not restart a pod that is only recovering (readiness asks for the
@@ -78,6 +95,9 @@ class TableServer:
         metrics: where to count calls, forwards and held partitions (default: nowhere).
         ready_max_lag: health is SERVING only while every held partition is at most this
             many offsets behind the end of its table partition (default: no bound).
+        unreachable_bound: health is NOT_SERVING once the holders of the tables have had no
+            broker connection for longer than this many seconds, and SERVING again when one
+            is back (default 30; None: no bound). Reads go on meanwhile, with lag unknown.
     """
 
     def __init__(
@@ -93,8 +113,11 @@ class TableServer:
         limits: Limits | None = None,
         metrics: Metrics | None = None,
         ready_max_lag: int | None = None,
+        unreachable_bound: float | None = UNREACHABLE_BOUND,
     ) -> None:
+        check_unreachable_bound(unreachable_bound)
         self.member_id = member_id
+        self._unreachable_bound = unreachable_bound
         self.listen = listen
         self.limits = limits or Limits()
         self._security = security or ServerSecurity()
@@ -190,11 +213,19 @@ class TableServer:
     def _watch_health(self) -> None:
         while not self._stopping.wait(_HEALTH_EVERY):
             try:
-                serving = self._ready() and self._tables.all_running(self._ready_max_lag)
+                serving = (
+                    self._ready()
+                    and self._tables.all_running(self._ready_max_lag)
+                    and not self._cut_off()
+                )
             except GokaError:
                 serving = False
             if serving != self._serving:
                 self._set_health(serving)
+
+    def _cut_off(self) -> bool:
+        bound = self._unreachable_bound
+        return bound is not None and self._tables.unreachable_for() > bound
 
     def stop(self, grace: float = 5.0, *, drain: float = 0.0) -> None:
         """NOT_SERVING at once; goes on answering for ``drain`` seconds, so that clients and

@@ -57,6 +57,10 @@ class LocalTables:
     def metas(self) -> list[TableMeta]:
         return [held.meta for held in self._current().values()]
 
+    def unreachable_for(self) -> float:
+        """The longest any holder of these tables has had no broker connection up."""
+        return max((table.unreachable_for() for table in self._tables), default=0.0)
+
     def all_running(self, max_lag: int | None = None) -> bool:
         """Every held partition of every table runs, within ``max_lag`` offsets of the end
         of its table partition if given (readiness)."""

@@ -62,6 +62,8 @@ class FakeTable:
         self.partitions = {h.partition: h for h in partitions}
         self.rows = {k: v for k, v in ROWS.items() if part(k) in self.partitions}
         self.processed: dict[tuple[int, str], int] = {}
+        self.unreachable = 0.0
+        """What ``unreachable_for`` answers: tests play a broker outage with it."""
 
     @property
     def meta(self) -> TableMeta | None:
@@ -92,6 +94,9 @@ class FakeTable:
     def processed_offset(self, partition: int, topic: str) -> int | None:
         with self.lock:
             return self.processed.get((partition, topic))
+
+    def unreachable_for(self) -> float:
+        return self.unreachable
 
     def change(self, partition: int, **changes: Any) -> None:
         with self.lock:

@@ -16,6 +16,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from goka.errors import ConfigError
 from tests.unit.viewsvc.table_servers import (
     ACTIVE,
     ANY,
@@ -34,7 +35,7 @@ from tests.unit.viewsvc.table_servers import (
     key_in,
     part,
 )
-from viewsvc.server.grpc_server import LIVENESS
+from viewsvc.server.grpc_server import LIVENESS, TableServer
 from viewsvc.server.limits import Limits
 from viewsvc.server.security import ServerSecurity
 from viewsvc.v1 import table_pb2 as pb
@@ -518,6 +519,31 @@ def test_ready_max_lag_bounds_serving_by_the_partitions_lag(start: Callable[...,
     assert health(node) == not_serving
     node.table.change(0, lag=5)
     wait_for(lambda: health(node) == serving, "SERVING at lag 5")
+
+
+def test_health_is_not_serving_while_brokers_are_unreachable_past_the_bound(
+    start: Callable[..., Node],
+) -> None:
+    node = start("a", held(0), held(1), unreachable_bound=10.0)
+    assert node.table is not None
+    serving, not_serving = (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    wait_for(lambda: health(node) == serving, "SERVING with brokers reachable")
+    node.table.unreachable = 9.5
+    time.sleep(0.5)  # several health checks ran: within the bound, it still serves
+    assert health(node) == serving
+    node.table.unreachable = 10.5
+    wait_for(lambda: health(node) == not_serving, "NOT_SERVING past the bound")
+    node.table.unreachable = 0.0
+    wait_for(lambda: health(node) == serving, "SERVING once a broker is back")
+
+
+def test_the_unreachable_bound_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="unreachable_bound must be positive seconds, got 0"):
+        TableServer("a", tables=[], membership=None, listen="127.0.0.1:0",  # type: ignore[arg-type]
+                    unreachable_bound=0)  # fmt: skip
 
 
 def test_get_many_sends_one_request_per_holder_in_parallel(start: Callable[..., Node]) -> None:

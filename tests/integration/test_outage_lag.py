@@ -1,0 +1,62 @@
+"""While no broker can be reached, the lag of what a view or a processor holds is unknown
+(-1 to readers, None in stats), never 0, so ``max_lag`` reads and ``--ready-max-lag`` health
+do not pass on data that may be stale; it is known again once the brokers are back (the
+outage: see tests/support/outage.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import goka
+from goka import codec
+from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
+from tests.support.outage import Outage
+from tests.support.serving import wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+TIMEOUT = 60.0
+PARTITIONS = 2
+
+
+def test_lag_is_unknown_while_the_brokers_cannot_be_reached(
+    with_outage: tuple[str, Outage],
+) -> None:
+    brokers, outage = with_outage
+    topic, group = unique("clicks"), unique("lag")
+    goka.TopicManager(brokers).ensure_stream(topic, PARTITIONS)
+
+    def count(ctx: goka.Context, msg: str) -> None:
+        ctx.set_value((ctx.value() or 0) + 1)
+
+    graph = goka.define_group(
+        group, goka.input(topic, codec.String(), count), goka.persist(codec.Int64())
+    )
+    runner = RunningProcessor(goka.Processor(brokers, graph, extra_config=FAST_GROUP_CONFIG))
+    goka.TopicManager(brokers).wait_for(goka.group_table(group), TIMEOUT)  # the processor's
+    view = goka.View(brokers, goka.group_table(group), codec.Int64()).start()
+    try:
+        with goka.Emitter(brokers, topic, codec.String()) as emitter:
+            for i in range(20):
+                emitter.emit_sync(f"user-{i}", "x")
+
+        def view_lags() -> list[int]:
+            return [h.lag for h in view.local_table().held().values()]
+
+        def table_lags() -> list[object]:
+            partitions = runner.processor.stats()["partitions"].values()
+            return [p.get("table", {}).get("lag") for p in partitions]
+
+        wait_until(lambda: view.wait_running(0) and view_lags() == [0] * PARTITIONS
+                   and table_lags() == [0] * PARTITIONS, TIMEOUT, "caught up")  # fmt: skip
+        with outage():
+            wait_until(lambda: view_lags() == [-1] * PARTITIONS, TIMEOUT, "view lag unknown")
+            wait_until(lambda: table_lags() == [None] * PARTITIONS, TIMEOUT, "table lag unknown")
+            assert runner.processor.stats()["brokers_unreachable_s"] > 0
+        wait_until(lambda: view_lags() == [0] * PARTITIONS, TIMEOUT, "view lag known again")
+        wait_until(lambda: table_lags() == [0] * PARTITIONS, TIMEOUT, "table lag known again")
+        assert runner.processor.stats()["brokers_unreachable_s"] == 0.0
+        assert runner.error is None
+    finally:
+        view.stop()
+        assert runner.stop() is None
