@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import queue
 import shutil
@@ -301,7 +302,8 @@ class Processor:
             "stalls": runner.guard.stalls if runner is not None else 0,
             "dropped_batches": runner.dropped if runner is not None else 0,
             "wiped_stores": sum(reader.wiped.values()) if reader is not None else 0,
-            "brokers_unreachable_s": round(unreachable, 1),
+            # to the millisecond, rounded up: never 0 while the lag is reported unknown
+            "brokers_unreachable_s": math.ceil(unreachable * 1000) / 1000,
             "partitions": partitions,
             "lookups": {table: view.state for table, view in self._lookups.items()},
         }
