@@ -535,14 +535,11 @@ class Processor:
         if not wanted:
             return True  # nothing was processed: nothing to write either
         offsets = [TopicPartition(topic, p, offset) for (topic, p), offset in wanted.items()]
-        self._commits.sent(offsets)
         try:
-            result = consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            self._commits.settled(exc.args[0], offsets)
+            self._commit_now(consumer, offsets)
+        except KafkaException:
             return False
-        self._commits.settled(None, result or offsets)
-        return all(tp.error is None for tp in result or ())
+        return True
 
     def _enter_doubt(
         self, consumer: Consumer, runner: BatchRunner, assignment: Assignment, reason: Exception
@@ -630,16 +627,25 @@ class Processor:
         offsets = self._commits.due(wanted, sync=sync)
         if not offsets:
             return
-        self._commits.sent(offsets)
-        if not sync:
-            consumer.commit(offsets=offsets, asynchronous=True)  # settled in _on_commit
+        if sync:
+            self._commit_now(consumer, offsets)
             return
+        self._commits.sent(offsets)
+        consumer.commit(offsets=offsets, asynchronous=True)  # settled in _on_commit
+
+    def _commit_now(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
+        """Commit synchronously; raises KafkaException if the broker refused any offset (the
+        ledger has it either way)."""
+        self._commits.sent(offsets)
         try:
             result = consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             self._commits.settled(exc.args[0], offsets)
             raise
         self._commits.settled(None, result or offsets)
+        refused = [tp.error for tp in result or () if tp.error is not None]
+        if refused:
+            raise KafkaException(refused[0])
 
     def _visit_step(self, runner: BatchRunner, assignment: Assignment) -> bool:
         """Runs one chunk of the current visit (starting the next queued one); True if one
