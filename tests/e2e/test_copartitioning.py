@@ -17,6 +17,7 @@ from goka import codec
 from goka.partitioner import murmur2
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import partition_stats, running
+from tests.support.counting_member import start_member
 from tests.support.serving import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -37,11 +38,7 @@ def test_a_member_assigned_some_inputs_only_leaves_those_partitions_alone(
     everything = {str(p) for p in range(PARTITIONS)}
 
     def start(name: str, *inputs: str) -> subprocess.Popen[str]:
-        return processes.start(
-            "-m", "tests.support.counting_member", "--brokers", goka_brokers, "--group", group,
-            *(arg for topic in inputs for arg in ("--input", topic)),
-            "--storage", str(tmp_path / name), "--stats-file", str(stats[name]),
-        )  # fmt: skip
+        return start_member(processes, goka_brokers, group, inputs, tmp_path / name, stats[name])
 
     a = start("a", clicks)
     b = start("b", clicks)

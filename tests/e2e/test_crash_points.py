@@ -20,6 +20,7 @@ from goka.partitioner import murmur2
 from tests.conftest import ProcessGroup, unique
 from tests.integration.test_processor_errors import committed
 from tests.support.clickcount import partition_stats
+from tests.support.counting_member import start_member
 from tests.support.serving import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -51,11 +52,8 @@ def test_a_restart_after_a_crash_at_each_step_loses_nothing(
 
     def start(env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         stats.unlink(missing_ok=True)
-        return processes.start(
-            "-m", "tests.support.counting_member", "--brokers", goka_brokers, "--group", group,
-            "--input", clicks, "--storage", str(tmp_path / "store"), "--stats-file", str(stats),
-            env=env,
-        )  # fmt: skip
+        return start_member(processes, goka_brokers, group, [clicks], tmp_path / "store",
+                            stats, env=env)  # fmt: skip
 
     crashing = start({ENV: f"{point}:3"})  # batches of 100: the third batch, mid-stream
     assert crashing.wait(TIMEOUT) == CRASH_EXIT_CODE, crashing.communicate()[1][-2000:]

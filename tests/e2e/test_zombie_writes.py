@@ -27,6 +27,7 @@ from goka import codec
 from goka.processor import GENERATION_HEADER, WRITER_HEADER
 from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, unique
 from tests.support.clickcount import running
+from tests.support.counting_member import start_member
 from tests.support.serving import wait_until
 
 pytestmark = [
@@ -105,11 +106,8 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
     everything = {str(p) for p in range(PARTITIONS)}
 
     def start(name: str) -> subprocess.Popen[str]:
-        return processes.start(
-            "-m", "tests.support.counting_member", "--brokers", goka_brokers, "--group", group,
-            "--input", clicks, "--keep", "last",
-            "--storage", str(tmp_path / name), "--stats-file", str(stats[name]),
-        )  # fmt: skip
+        return start_member(processes, goka_brokers, group, [clicks], tmp_path / name,
+                            stats[name], keep="last")  # fmt: skip
 
     a = start("a")
     b = start("b")

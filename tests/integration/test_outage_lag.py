@@ -10,6 +10,7 @@ import pytest
 import goka
 from goka import codec
 from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
+from tests.support.counting_member import count
 from tests.support.outage import Outage
 from tests.support.serving import wait_until
 
@@ -25,9 +26,6 @@ def test_lag_is_unknown_while_the_brokers_cannot_be_reached(
     brokers, outage = with_outage
     topic, group = unique("clicks"), unique("lag")
     goka.TopicManager(brokers).ensure_stream(topic, PARTITIONS)
-
-    def count(ctx: goka.Context, msg: str) -> None:
-        ctx.set_value((ctx.value() or 0) + 1)
 
     graph = goka.define_group(
         group, goka.input(topic, codec.String(), count), goka.persist(codec.Int64())

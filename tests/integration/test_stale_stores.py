@@ -15,6 +15,7 @@ from goka import codec
 from goka.errors import TopicError
 from tests.conftest import RunningProcessor, unique
 from tests.integration.test_compaction import AGGRESSIVE, read_topic
+from tests.support.counting_member import count
 from tests.support.serving import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -42,10 +43,6 @@ def view_rows(brokers: str, table: str, storage: goka.LMDBStorage) -> tuple[dict
     with goka.View(brokers, table, codec.Int64(), storage=storage) as view:
         assert view.wait_running(TIMEOUT)
         return dict(view.items()), view.wiped_stores
-
-
-def count(ctx: goka.Context, msg: str) -> None:
-    ctx.set_value((ctx.value() or 0) + 1)
 
 
 def test_stores_past_the_end_of_a_recreated_topic_are_wiped(

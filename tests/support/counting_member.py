@@ -12,12 +12,16 @@ every 0.2 s; SIGTERM stops it (see ``examples._running``).
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
 import click
 
 import goka
 from examples._running import run_processor
 from goka import codec
-from tests.conftest import FAST_GROUP_CONFIG
+from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup
 
 
 def count(ctx: goka.Context, msg: str) -> None:
@@ -29,6 +33,26 @@ def keep_last(ctx: goka.Context, msg: str) -> None:
 
 
 KEEP = {"count": count, "last": keep_last}
+
+
+def start_member(
+    processes: ProcessGroup,
+    brokers: str,
+    group: str,
+    inputs: Iterable[str],
+    storage: Path,
+    stats_file: Path,
+    *,
+    keep: str = "count",
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """This module as a process of the test's ``processes``."""
+    return processes.start(
+        "-m", "tests.support.counting_member", "--brokers", brokers, "--group", group,
+        *(arg for topic in inputs for arg in ("--input", topic)), "--keep", keep,
+        "--storage", str(storage), "--stats-file", str(stats_file),
+        env=env,
+    )  # fmt: skip
 
 
 @click.command()
