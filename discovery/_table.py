@@ -8,8 +8,15 @@ Heard from within 3 heartbeats *of the topic's own clock*: when nothing at all h
 for longer than 1.5 heartbeats, the topic is silent for everyone (its leader moved, its
 brokers are down, this reader is cut off), not every member dead at once. The table then
 holds the last view, as it was when the topic went silent, and says it is ``stale``; past 10
-heartbeats of silence it stops holding and members expire as usual (a sole member that died
-is then taken for dead 10 heartbeats late, not never).
+heartbeats of silence, and at least 30 s, it stops holding and members expire as usual (a sole
+member that died is then taken for dead that much late, not never). The 30 s cover a leader
+election after a broker crash: the controller waits ``broker.session.timeout.ms`` (9 s by
+default) before it moves the partition, then the writers' and readers' metadata catch up,
+however short the heartbeat.
+
+When the topic flows again, its writers do not all get through at the same moment (each
+finds the new leader on its own metadata refresh): a member heard before the silence stays
+live for 3 of its heartbeats, and at least 5 s, after the first announcement that ends it.
 """
 
 from __future__ import annotations
@@ -24,13 +31,24 @@ from discovery import routing
 from discovery.model import Location, MalformedAnnouncement, MemberInfo, Owner, from_announcement
 from discovery.v1 import discovery_pb2 as pb
 
-__all__ = ["HOLD_HEARTBEATS", "MISSED_HEARTBEATS", "SILENT_HEARTBEATS", "MemberTable"]
+__all__ = [
+    "HOLD_HEARTBEATS",
+    "HOLD_SECONDS",
+    "RESUME_SECONDS",
+    "MISSED_HEARTBEATS",
+    "SILENT_HEARTBEATS",
+    "MemberTable",
+]
 
 MISSED_HEARTBEATS = 3
 SILENT_HEARTBEATS = 1.5
 """Heartbeats with nothing heard from anyone after which the topic counts as silent."""
 HOLD_HEARTBEATS = 10
-"""Heartbeats of silence during which the last view is held."""
+"""Heartbeats of silence during which the last view is held (at least ``HOLD_SECONDS``)."""
+HOLD_SECONDS = 30.0
+"""Seconds of silence during which the last view is held, however short the heartbeat."""
+RESUME_SECONDS = 5.0
+"""Seconds after a silence within which the members heard before it must be heard again."""
 _logger = logging.getLogger("goka.discovery")
 
 
@@ -42,6 +60,8 @@ class MemberTable:
         self._lock = threading.Lock()
         self._records: dict[str, MemberInfo] = {}
         self._live: frozenset[str] = frozenset()
+        self._silence: tuple[datetime, datetime] | None = None
+        """The last silence of the topic: (last heard before it, first heard after it)."""
         self.malformed = 0
         """Malformed messages seen (logged and ignored)."""
 
@@ -65,6 +85,12 @@ class MemberTable:
         except (DecodeError, MalformedAnnouncement, ValueError, OverflowError) as exc:
             return self._malformed(f"{member_id!r}: {exc}")
         with self._lock:
+            if live and self._records:
+                latest = max(m.last_heard for m in self._records.values())
+                heartbeat = max(m.heartbeat for m in self._records.values())
+                silent = (now - latest).total_seconds()
+                if SILENT_HEARTBEATS * heartbeat < silent <= _hold(heartbeat):
+                    self._silence = (latest, now)  # past the hold, members expire as usual
             known = self._records.get(member_id)
             if known is not None and info.sequence < known.sequence and _alive(known, now):
                 return False  # older than what we have (a dead member may come back anew)
@@ -87,9 +113,12 @@ class MemberTable:
         """The live members, sorted by member id (as when the topic went silent, while it
         is: see ``stale``)."""
         with self._lock:
-            records = list(self._records.values())
+            records, silence = list(self._records.values()), self._silence
         at = _held_time(records, now)
-        return sorted((m for m in records if _alive(m, at)), key=lambda m: m.member_id)
+        return sorted(
+            (m for m in records if _alive(m, at) or _resuming(m, silence, now)),
+            key=lambda m: m.member_id,
+        )
 
     def stale(self, now: datetime) -> bool:
         """Whether the view is held because the topic is silent (see the module)."""
@@ -114,9 +143,23 @@ def _held_time(records: list[MemberInfo], now: datetime) -> datetime:
     latest = max(m.last_heard for m in records)
     heartbeat = max(m.heartbeat for m in records)
     silent = (now - latest).total_seconds()
-    if silent <= SILENT_HEARTBEATS * heartbeat or silent > HOLD_HEARTBEATS * heartbeat:
+    if silent <= SILENT_HEARTBEATS * heartbeat or silent > _hold(heartbeat):
         return now
     return latest + timedelta(seconds=SILENT_HEARTBEATS * heartbeat)
+
+
+def _hold(heartbeat: float) -> float:
+    """Seconds of silence during which the last view is held."""
+    return max(HOLD_HEARTBEATS * heartbeat, HOLD_SECONDS)
+
+
+def _resuming(member: MemberInfo, silence: tuple[datetime, datetime] | None, now: datetime) -> bool:
+    """Whether ``member``, live when the last silence began and not heard since, may still
+    be getting through."""
+    if silence is None or member.last_heard > silence[0] or not _alive(member, silence[0]):
+        return False
+    grace = max(MISSED_HEARTBEATS * member.heartbeat, RESUME_SECONDS)
+    return now - silence[1] <= timedelta(seconds=grace)
 
 
 def _alive(member: MemberInfo, now: datetime) -> bool:

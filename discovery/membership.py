@@ -205,7 +205,9 @@ class Membership:
                             self._synced.set()
                             changed = True
                     else:
-                        raise_if_permanent(error, f"reading discovery topic {self.topic!r}")
+                        raise_if_permanent(
+                            error, f"reading discovery topic {self.topic!r}", msg, consumer
+                        )
                 changed |= self._table.expire(self._clock())
                 was_stale, stale = stale, self.stale
                 if stale != was_stale:

@@ -79,9 +79,14 @@ class BatchRunner(GraphHost):
         guard: StallGuard,
         cache_entries: int = 0,
         crash_points: CrashPoints | None = None,
+        *,
+        metadata: Any,
     ) -> None:
         super().__init__(graph)
         self.table = graph.table
+        self.metadata = metadata
+        """A client whose ``list_topics`` confirms a consumer error naming an unknown topic
+        (the input consumer; see ``raise_if_permanent``)."""
         self._views = lookups
         self._producer = producer
         self._partitioner = partitioner
@@ -176,7 +181,9 @@ class BatchRunner(GraphHost):
             for msg in messages:
                 error = msg.error()
                 if error is not None:
-                    raise_if_permanent(error, f"consuming the input of group {self.group!r}")
+                    raise_if_permanent(
+                        error, f"consuming the input of group {self.group!r}", msg, self.metadata
+                    )
                     continue
                 partition = msg.partition()
                 topic = msg.topic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -32,11 +33,38 @@ _PERMANENT = frozenset(
 )
 
 
-def raise_if_permanent(error: KafkaError, doing: str) -> None:
-    """Raise BrokerError for an error retrying cannot fix; log anything else as transient."""
-    if error.fatal() or error.code() in _PERMANENT:
+_UNKNOWN_PLACE = frozenset(
+    {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
+)
+
+
+def raise_if_permanent(error: KafkaError, doing: str, msg: Any, client: Any) -> None:
+    """Raise BrokerError for an error retrying cannot fix; log anything else as transient.
+
+    ``msg`` is the consumer's error message, ``client`` one whose ``list_topics`` is asked
+    whether an unknown topic or partition is really gone: just after a topic is created, a
+    broker that has not learned of it yet answers UNKNOWN_TOPIC_OR_PART to the ListOffsets of
+    a consumer's offset reset, which librdkafka reports to the application and retries.
+    """
+    code = error.code()
+    permanent = code in _PERMANENT and not (code in _UNKNOWN_PLACE and _known(client, msg))
+    if error.fatal() or permanent:
         raise BrokerError(f"{doing} failed: {error.str()}")
     _logger.warning("%s: transient error, librdkafka retries: %s", doing, error.str())
+
+
+def _known(client: Any, msg: Any) -> bool:
+    """Whether the cluster's metadata has the topic (and partition) of ``msg``; True when it
+    cannot be asked (not shown to be gone: the next error asks again)."""
+    topic, partition = msg.topic(), msg.partition()
+    try:
+        metadata = client.list_topics(topic, timeout=10).topics.get(topic)
+    except KafkaException as exc:
+        _logger.warning("cannot ask the metadata of topic %r: %s", topic, exc)
+        return True
+    if metadata is None or metadata.error is not None:
+        return False
+    return partition is None or partition < 0 or partition in metadata.partitions
 
 
 _UNREACHABLE = frozenset(
@@ -67,10 +95,15 @@ def admin_error(exc: KafkaException, doing: str, servers: str, timeout: float) -
 
 
 # What a ListOffsets request answers while leadership moves: a partition of a topic just
-# created has no leader yet (or the answering broker has not learned of it), and one whose
-# leader died is being re-elected. Kafka clears these within seconds.
+# created has no leader yet (or the answering broker, or librdkafka's metadata cache, has not
+# learned of it), and one whose leader died is being re-elected (librdkafka destroys the
+# handle of a broker the cluster fenced, failing what was sent to it). Kafka clears these
+# within seconds.
 _LEADERSHIP_MOVING = frozenset(
     {
+        KafkaError._DESTROY_BROKER,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,

@@ -189,7 +189,7 @@ class RecoveryReader:
                 if error.code() == KafkaError._AUTO_OFFSET_RESET and where in stores:
                     self._out_of_range(where, error)
                     continue
-                raise_if_permanent(error, f"reading table topic {where[0]!r}")
+                raise_if_permanent(error, f"reading table topic {where[0]!r}", msg, self._consumer)
                 continue
             if where not in stores:
                 continue  # removed meanwhile; its store has been handed back

@@ -458,6 +458,7 @@ class Processor:
             runner = BatchRunner(
                 self.graph, producer, self._partitioner, produced, self._lookups,
                 self._delivery_timeout, guard, self._cache_entries, self._crash_points,
+                metadata=consumer,
             )  # fmt: skip
             self._runner = runner
             # on a failure, first of all: what was processed before it is stored

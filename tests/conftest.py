@@ -5,6 +5,7 @@ The dev broker comes from goka's pytest plugin (``goka_brokers``), shared by the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -94,17 +95,22 @@ class ProcessGroup:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[str]] = []
 
-    def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
-        """``python *args`` with the project on its path and ``env`` added to this one's."""
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
-            start_new_session=True,
-        )
+    def start(
+        self, *args: str, env: Mapping[str, str] | None = None, log: Path | None = None
+    ) -> subprocess.Popen[str]:
+        """``python *args`` with the project on its path and ``env`` added to this one's;
+        stderr to the file ``log`` (for long runs, whose logs would fill a pipe nobody
+        reads) or a pipe."""
+        with open(log, "a") if log is not None else contextlib.nullcontext() as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=stderr if stderr is not None else subprocess.PIPE,
+                text=True,
+                env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
+                start_new_session=True,
+            )
         self.procs.append(proc)
         return proc
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,8 @@ class _Node:
     node_id: int
     port: int
     controller_port: int
+    sasl_port: int | None
+    """The SASL_PLAINTEXT (PLAIN) listener's port, when ``sasl_users`` were given."""
     data_dir: Path
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
@@ -101,6 +104,9 @@ class LocalKafka:
             ``~/.cache/goka/kafka``).
         broker_config: settings on top of the defaults, e.g. ``{"log.cleaner.backoff.ms":
             "50"}``.
+        sasl_users: user name -> password: each node also listens with SASL_PLAINTEXT
+            (mechanism PLAIN) for these users, at ``sasl_bootstrap`` (no authorizer: a user
+            that logs in may do anything). For tests of credentials, right and wrong.
     """
 
     def __init__(
@@ -110,6 +116,7 @@ class LocalKafka:
         directory: str | Path | None = None,
         cache_dir: str | Path | None = None,
         broker_config: Mapping[str, Any] | None = None,
+        sasl_users: Mapping[str, str] | None = None,
         start_timeout: float = 90.0,
         stop_timeout: float = 30.0,
     ) -> None:
@@ -122,6 +129,13 @@ class LocalKafka:
         self._directory = Path(directory) if directory is not None else None
         self._cache_dir = cache_dir
         self._overrides = {str(k): str(v) for k, v in (broker_config or {}).items()}
+        self._sasl_users = dict(sasl_users or {})
+        for user, password in self._sasl_users.items():
+            if not _JAAS_SAFE.fullmatch(user) or not _JAAS_SAFE.fullmatch(password):
+                raise LocalKafkaError(
+                    f"sasl_users: user {user!r} and its password may only have letters, digits "
+                    "and -_.@ (they go into a JAAS configuration)"
+                )
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._nodes: dict[int, _Node] = {}
@@ -136,6 +150,15 @@ class LocalKafka:
         if not self._nodes:
             raise LocalKafkaError("the local Kafka is not started: call start() first")
         return ",".join(f"127.0.0.1:{n.port}" for n in self._nodes.values())
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The ``bootstrap.servers`` of the SASL_PLAINTEXT listeners (with ``sasl_users``)."""
+        if not self._sasl_users:
+            raise LocalKafkaError("no SASL listener: pass sasl_users= to LocalKafka")
+        if not self._nodes:
+            raise LocalKafkaError("the local Kafka is not started: call start() first")
+        return ",".join(f"127.0.0.1:{n.sasl_port}" for n in self._nodes.values())
 
     @property
     def node_ids(self) -> list[int]:
@@ -248,16 +271,19 @@ class LocalKafka:
 
     def _plan_nodes(self) -> dict[int, _Node]:
         assert self._directory is not None
-        ports = _distinct_free_ports(2 * self._count)
+        per_node = 3 if self._sasl_users else 2
+        ports = _distinct_free_ports(per_node * self._count)
         nodes = {}
         for index in range(self._count):
             node_id = index + 1
             home = self._directory / f"node-{node_id}"
             home.mkdir(exist_ok=True)
+            mine = ports[per_node * index : per_node * (index + 1)]
             nodes[node_id] = _Node(
                 node_id=node_id,
-                port=ports[2 * index],
-                controller_port=ports[2 * index + 1],
+                port=mine[0],
+                controller_port=mine[1],
+                sasl_port=mine[2] if self._sasl_users else None,
                 data_dir=home / "data",
                 log_path=home / "kafka.log",
             )
@@ -269,15 +295,24 @@ class LocalKafka:
         )
         replicas = str(self._count)
         min_isr = "2" if self._count == 3 else "1"
+        listeners = {"PLAINTEXT": node.port, "CONTROLLER": node.controller_port}
+        if node.sasl_port is not None:
+            listeners["SASL_PLAINTEXT"] = node.sasl_port
+        advertised = {name: port for name, port in listeners.items() if name != "CONTROLLER"}
         return {
             "process.roles": "broker,controller",
             "node.id": str(node.node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "listeners": ",".join(f"{name}://127.0.0.1:{p}" for name, p in listeners.items()),
+            "advertised.listeners": ",".join(
+                f"{name}://127.0.0.1:{p}" for name, p in advertised.items()
+            ),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(
+                f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in listeners
+            ),
+            **self._sasl_properties(),
             "log.dirs": str(node.data_dir),
             "default.replication.factor": replicas,
             "min.insync.replicas": min_isr,
@@ -288,6 +323,17 @@ class LocalKafka:
             "share.coordinator.state.topic.min.isr": min_isr,
             **_TEST_SETTINGS,
             **self._overrides,
+        }
+
+    def _sasl_properties(self) -> dict[str, str]:
+        if not self._sasl_users:
+            return {}
+        users = " ".join(f'user_{user}="{password}"' for user, password in self._sasl_users.items())
+        return {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            ),
         }
 
     def _config_path(self, node: _Node) -> Path:
@@ -409,6 +455,9 @@ def _registered(admin: AdminClient, node_id: int) -> bool:
 def _cluster_id() -> str:
     """A random KRaft cluster id: 16 bytes in URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+_JAAS_SAFE = re.compile(r"[A-Za-z0-9_.@-]+")
 
 
 def _distinct_free_ports(count: int) -> list[int]:

@@ -9,7 +9,6 @@ partition, processed messages and recovery (processor), applied rows and recover
 from __future__ import annotations
 
 import shutil
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -17,13 +16,21 @@ from pathlib import Path
 
 import grpc
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import goka
 from goka import codec
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import start_member
-from tests.support.serving import SERVING, free_port, health, serving_line, wait_until
+from tests.support.serving import (
+    SERVING,
+    Labels,
+    Samples,
+    free_port,
+    health,
+    scrape,
+    serving_line,
+    wait_until,
+)
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
 
@@ -33,20 +40,6 @@ PARTITIONS = 4
 KEYS = [f"user-{i}" for i in range(200)]
 READS = 40
 BOUND = 60.0
-
-Labels = tuple[tuple[str, str], ...]
-Samples = dict[tuple[str, Labels], float]
-
-
-def scrape(port: int) -> Samples:
-    """Every sample of ``/metrics``: (sample name, sorted labels) -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def serves(node: Node) -> bool:
@@ -222,6 +215,9 @@ def test_every_node_kind_exports_series_that_move(deployment: Deployment) -> Non
     assert list(applied.values())[0] >= len(KEYS) + len(more)
     assert delta("view", "goka_view_applied_rows_total", table=table) >= len(more)
     assert len(select(after["view"], "goka_view_recovery_seconds", table=table)) == 1
+    assert select(after["view"], "goka_view_wiped_stores_total", table=table) == {
+        (("table", table),): 0.0
+    }
 
 
 def test_a_processor_that_does_not_serve_exports_its_processing(

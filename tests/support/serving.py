@@ -15,22 +15,48 @@ import select
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 import goka
 from discovery import Membership
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import start_member
 
-__all__ = ["Deployment", "ServingNode", "free_port", "health", "wait_until"]
+__all__ = [
+    "Deployment",
+    "Labels",
+    "Samples",
+    "ServingNode",
+    "free_port",
+    "health",
+    "scrape",
+    "wait_until",
+]
 
 HEARTBEAT = "0.5"
 SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+Labels = tuple[tuple[str, str], ...]
+Samples = dict[tuple[str, Labels], float]
+
+
+def scrape(port: int) -> Samples:
+    """Every sample of ``/metrics``: (sample name, sorted labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def free_port() -> int:
@@ -78,14 +104,18 @@ class ServingNode:
         return self.proc.poll() is None
 
 
-def serving_line(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
-    """(member id, endpoint) from ``serving <member id> on <host:port>`` on stdout."""
+def serving_line(
+    proc: subprocess.Popen[str], timeout: float, log: Path | None = None
+) -> tuple[str, str]:
+    """(member id, endpoint) from ``serving <member id> on <host:port>`` on stdout; ``log``:
+    where its stderr goes (else a pipe)."""
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline() if ready else ""
     if not line.startswith("serving "):
         proc.kill()
         _, err = proc.communicate(timeout=30)
+        err = log.read_text() if log is not None else err
         raise AssertionError(f"no 'serving' line within {timeout}s: {line!r}\n{err[-3000:]}")
     member_id, _, endpoint = line.split()[1:]
     return member_id, endpoint
@@ -100,12 +130,14 @@ class Deployment:
         self.brokers = brokers
         self.processes = processes
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.partitions = partitions
         self.topic = unique("clicks")
         self.group = unique("counter")
         self.table = goka.group_table(self.group)
         self.discovery_topic = unique("discovery")
         self.nodes: dict[str, ServingNode] = {}
+        self.metrics_ports: dict[str, int] = {}
         self._topics = goka.TopicManager(brokers)
         self._topics.ensure_stream(self.topic, partitions)
         self.membership = Membership(brokers, self.discovery_topic).start()
@@ -113,29 +145,55 @@ class Deployment:
     def _common(self) -> tuple[str, ...]:
         return ("--discovery-topic", self.discovery_topic, "--heartbeat", HEARTBEAT)
 
-    def start_processors(self, count: int) -> None:
+    def log(self, name: str) -> Path:
+        """Where the stderr of node ``name`` goes."""
+        return self.root / f"{name}.log"
+
+    def start_processors(self, count: int, *args: str) -> None:
+        """``count`` processors, with ``args`` added to each one's command line."""
         for i in range(count):
-            endpoint = f"127.0.0.1:{free_port()}"
+            name, endpoint = f"processor-{i}", f"127.0.0.1:{free_port()}"
             proc = start_member(
                 self.processes, self.brokers, self.topic, self.group, self.root / f"store-{i}",
-                "--serve", endpoint, "--advertise", endpoint, *self._common(),
+                "--serve", endpoint, "--advertise", endpoint, *self._common(), *args,
+                log=self.log(name),
             )  # fmt: skip
-            self.nodes[f"processor-{i}"] = ServingNode(f"processor-{i}", endpoint, proc)
+            self.nodes[name] = ServingNode(name, endpoint, proc)
 
-    def start_view_and_router(self, timeout: float = 60.0) -> None:
-        """Starts both, then waits for their ``serving`` lines. Start them once the processors
-        announce the table, so the view learns its codecs and partitioner."""
-        view = self.processes.start(
-            "-m", "viewsvc", "serve-view", "--brokers", self.brokers, "--table", self.table,
-            "--storage", str(self.root / "view"), "--listen", "127.0.0.1:0", *self._common(),
-        )  # fmt: skip
+    def start_view_and_router(
+        self, *view_args: str, views: int = 1, metrics: bool = False, timeout: float = 60.0
+    ) -> None:
+        """Starts ``views`` view pods (named ``view``, or ``view-<i>`` when more than one,
+        with ``view_args`` added; with ``metrics`` each serves them on a port of its own,
+        see ``metrics_of``) and a router, then waits for their ``serving`` lines. Start them
+        once the processors announce the table, so the views learn its codecs."""
+        started = []
+        for i in range(views):
+            name = "view" if views == 1 else f"view-{i}"
+            args = view_args
+            if metrics:
+                self.metrics_ports[name] = free_port()
+                args = (*args, "--metrics-port", str(self.metrics_ports[name]))
+            proc = self.processes.start(
+                "-m", "viewsvc", "serve-view", "--brokers", self.brokers, "--table", self.table,
+                "--storage", str(self.root / name), "--listen", "127.0.0.1:0", *self._common(),
+                *args, log=self.log(name),
+            )  # fmt: skip
+            started.append((name, proc))
         router = self.processes.start(
             "-m", "viewsvc", "route", "--brokers", self.brokers, "--listen", "127.0.0.1:0",
-            *self._common(),
+            *self._common(), log=self.log("router"),
         )  # fmt: skip
-        for name, proc in (("view", view), ("router", router)):
-            member_id, endpoint = serving_line(proc, timeout)
+        for name, proc in [*started, ("router", router)]:
+            member_id, endpoint = serving_line(proc, timeout, self.log(name))
             self.nodes[name] = ServingNode(name, endpoint, proc, member_id)
+
+    def views(self) -> list[ServingNode]:
+        return [node for name, node in self.nodes.items() if name.startswith("view")]
+
+    def metrics_of(self, name: str) -> Samples:
+        """The Prometheus samples node ``name`` serves (started with ``metrics``)."""
+        return scrape(self.metrics_ports[name])
 
     def processors(self) -> list[ServingNode]:
         return [node for name, node in self.nodes.items() if name.startswith("processor-")]
@@ -155,8 +213,8 @@ class Deployment:
         return owners
 
     def settled(self) -> bool:
-        """Every partition has a running active owner that is a live processor, the view runs
-        every partition, no dead node is announced, and every live node is SERVING."""
+        """Every partition has a running active owner that is a live processor, every view
+        runs every partition, no dead node is announced, and every live node is SERVING."""
         live = {node.endpoint for node in self.nodes.values() if node.alive}
         announced = {m.endpoint for m in self.membership.members()}
         owners = self.active_owners()
@@ -167,8 +225,7 @@ class Deployment:
         processors = [n.endpoint for n in self.processors() if n.alive]
         if len(processors) <= self.partitions and set(processors) != set(owners.values()):
             return False  # a processor without partitions: the group is still rebalancing
-        view = self.nodes.get("view")
-        if view is not None:
+        for view in self.views():  # each holds every partition: one pod, or R = pods
             replicas = [
                 o
                 for p in range(self.partitions)

@@ -204,11 +204,17 @@ class _ViewsCollector(Collector):
             "Seconds from the view's start until its partitions had caught up (absent before)",
             labels=["table"],
         )
+        wiped = CounterMetricFamily(
+            "goka_view_wiped_stores",
+            "Local stores found not to match their topic, wiped and replayed from the start",
+            labels=["table"],
+        )
         for view in self._views:
             applied.add_metric([view.table], view.recovered_records)
+            wiped.add_metric([view.table], view.wiped_stores)
             if view.recovery_seconds is not None:
                 seconds.add_metric([view.table], view.recovery_seconds)
-        yield from (applied, seconds)
+        yield from (applied, seconds, wiped)
 
 
 class _ProcessorCollector(Collector):

@@ -71,10 +71,12 @@ def live_table(*records: tuple[str, bytes]) -> MemberTable:
     return table
 
 
-def heard(table: MemberTable, member: str, at: datetime, sequence: int) -> None:
+def heard(
+    table: MemberTable, member: str, at: datetime, sequence: int, heartbeat: float = 2.0
+) -> None:
     """``member`` announces itself at ``at`` (the topic is flowing)."""
-    table.apply(member.encode(), announcement(member, sequence=sequence, emitted=at), at,
-                live=True)  # fmt: skip
+    value = announcement(member, sequence=sequence, emitted=at, heartbeat=heartbeat)
+    table.apply(member.encode(), value, at, live=True)
 
 
 def test_a_member_dies_after_three_missed_heartbeats() -> None:
@@ -90,21 +92,58 @@ def test_a_member_dies_after_three_missed_heartbeats() -> None:
     assert table.stale(NOW + timedelta(seconds=8.5)) is False
 
 
-def test_a_silent_topic_holds_the_last_view_for_ten_heartbeats() -> None:
+@pytest.mark.parametrize(("heartbeat", "held_for"), [(2.0, 30.0), (0.5, 30.0), (5.0, 50.0)])
+def test_a_silent_topic_holds_the_last_view(heartbeat: float, held_for: float) -> None:
     """Nothing heard from anyone (the topic's leader moved, its brokers are down): the members
-    are not all dead at once; the view stays as it was and is marked stale."""
-    table = live_table(("a", announcement("a")), ("b", announcement("b")))
-    heard(table, "b", NOW + timedelta(seconds=1), 2)
-    assert table.stale(NOW + timedelta(seconds=3.9)) is False  # within 1.5 heartbeats
-    for later in (4.1, 10.0, 20.9):
+    are not all dead at once; the view stays as it was and is marked stale, for 10
+    heartbeats and at least 30 s (a leader election after a broker crash takes 9 s or more)."""
+    table = live_table(
+        ("a", announcement("a", heartbeat=heartbeat)), ("b", announcement("b", heartbeat=heartbeat))
+    )
+    last = heartbeat / 2  # b is heard once more, then nothing from anyone
+    heard(table, "b", NOW + timedelta(seconds=last), 2, heartbeat=heartbeat)
+    silent = last + 1.5 * heartbeat
+    assert table.stale(NOW + timedelta(seconds=silent - 0.1)) is False  # within 1.5 heartbeats
+    for later in (silent + 0.1, (silent + held_for) / 2, last + held_for - 0.1):
         at = NOW + timedelta(seconds=later)
         assert [m.member_id for m in table.members(at)] == ["a", "b"], later
         assert table.stale(at) is True
-    at = NOW + timedelta(seconds=21.1)  # 10 heartbeats of silence since b: held no more
+    at = NOW + timedelta(seconds=last + held_for + 0.1)  # silent for longer: held no more
     assert table.members(at) == [] and table.stale(at) is False
     # the topic flows again: whoever announces is live, the rest dies as usual
-    heard(table, "a", at, 2)
+    heard(table, "a", at, 2, heartbeat=heartbeat)
     assert [m.member_id for m in table.members(at)] == ["a"]
+
+
+def test_members_get_through_one_after_the_other_once_a_silence_ends() -> None:
+    """The discovery topic's leader died: nothing for 12 s. Then each writer finds the new
+    leader on its own metadata refresh; the members heard before the silence are not taken
+    for dead meanwhile, but one that does not come back within 5 s (3 heartbeats of 0.5 s
+    are less) is."""
+    hb = 0.5
+    table = live_table(*((m, announcement(m, heartbeat=hb)) for m in ("a", "b", "c")))
+    assert table.expire(NOW) is True
+    resumed = NOW + timedelta(seconds=12)
+    for step in range(11):  # a announces every heartbeat from 12 s on
+        at = resumed + timedelta(seconds=step * hb)
+        heard(table, "a", at, step + 2, heartbeat=hb)
+        assert [m.member_id for m in table.members(at)] == ["a", "b", "c"], at
+    heard(table, "b", resumed + timedelta(seconds=4.9), 2, heartbeat=hb)  # b, 4.9 s after a
+    at = resumed + timedelta(seconds=5.1)  # c never again
+    heard(table, "a", at, 13, heartbeat=hb)
+    assert [m.member_id for m in table.members(at)] == ["a", "b"]
+
+
+def test_a_member_dead_before_a_silence_stays_dead_after_it() -> None:
+    hb = 0.5
+    table = live_table(
+        ("a", announcement("a", heartbeat=hb)), ("b", announcement("b", heartbeat=hb))
+    )
+    for second in (0.5, 1.0, 1.5, 2.0):  # b goes on; a misses 3 heartbeats: dead at 1.5 s
+        heard(table, "b", NOW + timedelta(seconds=second), int(second * 2) + 1, heartbeat=hb)
+    resumed = NOW + timedelta(seconds=12)  # then silence; b is heard again
+    heard(table, "b", resumed, 10, heartbeat=hb)
+    assert [m.member_id for m in table.members(resumed)] == ["b"]
 
 
 def test_stale_announcements_read_at_start_up_are_ignored() -> None:
@@ -150,8 +189,9 @@ def test_a_dead_member_restarted_under_its_id_is_taken_even_with_a_lower_sequenc
     table = live_table(
         ("pod-0", announcement("pod-0", sequence=900, active=(0,))), ("b", announcement("b"))
     )
+    for second in (2, 4, 6):  # b goes on announcing; pod-0 is silent
+        heard(table, "b", NOW + timedelta(seconds=second), second)
     later = NOW + timedelta(seconds=7)  # 3 heartbeats of 2 s missed: pod-0 is dead
-    heard(table, "b", later, 2)
     assert [m.member_id for m in table.members(later)] == ["b"]
     restarted = announcement("pod-0", sequence=1, emitted=later, active=(1,))
     assert table.apply(b"pod-0", restarted, later, live=True) is True
