@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from goka.errors import BrokerError
 
-__all__ = ["admin_error", "high_watermark", "raise_if_permanent"]
+__all__ = ["ClientErrors", "admin_error", "high_watermark", "raise_if_permanent"]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -81,15 +81,37 @@ _UNREACHABLE = frozenset(
 """What a request answers when no broker could be reached or logged in to."""
 
 
-def admin_error(exc: KafkaException, doing: str, servers: str, timeout: float) -> BrokerError:
+class ClientErrors:
+    """A client's ``error_cb``: logs each error, and keeps the last one for the error that
+    ends a request (a refused login shows only there: the request itself just fails to
+    reach a broker)."""
+
+    def __init__(self) -> None:
+        self.last: KafkaError | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        self.last = error
+        _logger.warning("kafka client error: %s", error)
+
+
+def admin_error(
+    exc: KafkaException,
+    doing: str,
+    servers: str,
+    timeout: float,
+    client_errors: ClientErrors | None = None,
+) -> BrokerError:
     """The BrokerError of a failed admin request: one naming the bootstrap servers when no
-    broker could be reached or authenticated with, else one saying what failed."""
+    broker could be reached or authenticated with (and the client's last error, from
+    ``client_errors``), else one saying what failed."""
     error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     if error is not None and error.code() in _UNREACHABLE:
+        last = client_errors.last if client_errors is not None else None
+        seen = f"; the last client error: {last.str()}" if last is not None else ""
         return BrokerError(
             f"{doing}: no broker of {servers} (bootstrap.servers) answered within {timeout:g}s"
-            f" ({error.str()}); check the addresses, that Kafka runs there, and the security "
-            "settings (security.protocol, sasl.*, ssl.*)"
+            f" ({error.str()}{seen}); check the addresses, that Kafka runs there, and the "
+            "security settings (security.protocol, sasl.*, ssl.*)"
         )
     return BrokerError(f"{doing}: {exc}")
 

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from goka._config import client_config
-from goka._kafka_errors import admin_error
+from goka._kafka_errors import ClientErrors, admin_error
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
@@ -62,7 +62,8 @@ class TopicManager:
         check_topic_settings(replication_factor, min_insync_replicas, table_config)
         if timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, got {timeout}")
-        config = client_config(brokers, extra_config)
+        self._client_errors = ClientErrors()
+        config = client_config(brokers, extra_config, {"error_cb": self._client_errors})
         self._servers: str = config["bootstrap.servers"]
         self._admin = AdminClient(config)
         self._replication = replication_factor
@@ -73,7 +74,8 @@ class TopicManager:
         self._timeout = timeout
 
     def _error(self, exc: KafkaException, doing: str) -> BrokerError:
-        return admin_error(exc, doing, self._servers, self._timeout)
+        self._admin.poll(0)  # serves the error callbacks: a refused login shows there
+        return admin_error(exc, doing, self._servers, self._timeout, self._client_errors)
 
     def partitions(self, topic: str) -> int | None:
         """The partition count of ``topic``, or None if it does not exist."""

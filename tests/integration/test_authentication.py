@@ -1,8 +1,8 @@
 """Credentials against a real Kafka with a SASL/PLAIN listener (``LocalKafka(sasl_users=)``):
 with the right password a processor counts and a view reads; with a wrong one the topic
 manager, a view and a processor end within their admin timeout with an error naming the
-bootstrap servers and the security settings, instead of retrying forever, and so does a
-processor as an OS process, with a non-zero exit."""
+bootstrap servers, the brokers' refusal and the security settings, instead of retrying
+forever, and so does a processor as an OS process, with a non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from goka.errors import BrokerError, ProcessorError
 from goka.localkafka import LocalKafka
 from goka.pytest_plugin import local_kafka
 from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, RunningProcessor, unique
+from tests.support.clickcount import start_member
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -43,9 +45,12 @@ def sasl(password: str) -> dict[str, Any]:
 
 
 def refused(servers: str) -> str:
+    """The error of a login the brokers refused: the servers, and what the brokers said."""
     return (
         rf"no broker of {re.escape(servers)} \(bootstrap\.servers\) answered within \d+(\.\d+)?s"
-        r" \(.+\); check the addresses, that Kafka runs there, and the security settings"
+        r" \(.+; the last client error: .*SASL authentication error: Authentication failed: "
+        r"Invalid username or password.*\); check the addresses, that Kafka runs there, and the "
+        r"security settings"
     )
 
 
@@ -93,16 +98,13 @@ def test_a_wrong_password_ends_the_clients_naming_the_servers(kafka: LocalKafka)
 
 
 def test_a_processor_process_with_a_wrong_password_exits(
-    kafka: LocalKafka, processes: ProcessGroup
+    kafka: LocalKafka, processes: ProcessGroup, tmp_path: Path
 ) -> None:
     brokers = kafka.sasl_bootstrap
-    settings = [
-        arg for key, value in sasl("wrong").items() for arg in ("--config", f"{key}={value}")
-    ]
-    proc = processes.start(
-        "-m", "examples.clickcount", "process", "--brokers", brokers, "--topic", unique("clicks"),
-        "--group", unique("refused"), *settings,
-    )  # fmt: skip
+    wrong = [arg for key, value in sasl("wrong").items() for arg in ("--config", f"{key}={value}")]
+    proc = start_member(
+        processes, brokers, unique("clicks"), unique("refused"), tmp_path / "store", *wrong
+    )
     try:
         _, err = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
