@@ -71,6 +71,10 @@ def test_bad_arguments_are_named() -> None:
         _ = kafka.bootstrap
     with pytest.raises(LocalKafkaError, match=r"no node 1: this cluster has nodes none"):
         kafka.kill(1)
+    with pytest.raises(LocalKafkaError, match=r"no SASL listener: pass sasl_users="):
+        _ = kafka.sasl_bootstrap
+    with pytest.raises(LocalKafkaError, match=r"user 'alice' and its password may only have"):
+        LocalKafka(sasl_users={"alice": 'pass"; user_eve="x'})
 
 
 def test_the_fixture_skips_without_java_and_fails_under_ci(
