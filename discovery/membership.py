@@ -17,6 +17,7 @@ from discovery.model import Location, MemberInfo, Owner
 from goka._config import client_config
 from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
+from goka._reachability import Reachability
 from goka.errors import ConfigError, GokaError, TopicError
 from goka.topics import TopicManager, check_topic_settings
 
@@ -72,6 +73,7 @@ class Membership:
         self._poll_timeout = poll_timeout
         self._clock = clock
         self._table = MemberTable(topic)
+        self._reachability = Reachability()
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._synced = threading.Event()
@@ -79,6 +81,11 @@ class Membership:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         """The error that stopped the follower thread, if any (``wait_synced`` raises it)."""
+
+    def unreachable_for(self) -> float:
+        """Seconds the follower has had no broker connection up (0.0: it has one); the
+        members are then as last read (see ``stale``)."""
+        return self._reachability.unreachable_for()
 
     @property
     def malformed(self) -> int:
@@ -176,6 +183,7 @@ class Membership:
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
                 "auto.offset.reset": "earliest",
+                **self._reachability.client_config(),
             }
         )
         try:

@@ -173,6 +173,7 @@ def process(
                 settings.peer_ca_file,
                 settings.grace,
                 settings.metrics_port,
+                settings.unreachable_bound,
             )
         except goka.GokaError as exc:
             raise click.BadParameter(str(exc), param_hint="--serve") from exc

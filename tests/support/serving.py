@@ -161,12 +161,18 @@ class Deployment:
             self.nodes[name] = ServingNode(name, endpoint, proc)
 
     def start_view_and_router(
-        self, *view_args: str, views: int = 1, metrics: bool = False, timeout: float = 60.0
+        self,
+        *view_args: str,
+        views: int = 1,
+        metrics: bool = False,
+        router_args: tuple[str, ...] = (),
+        timeout: float = 60.0,
     ) -> None:
         """Starts ``views`` view pods (named ``view``, or ``view-<i>`` when more than one,
         with ``view_args`` added; with ``metrics`` each serves them on a port of its own,
-        see ``metrics_of``) and a router, then waits for their ``serving`` lines. Start them
-        once the processors announce the table, so the views learn its codecs."""
+        see ``metrics_of``) and a router (with ``router_args``), then waits for their
+        ``serving`` lines. Start them once the processors announce the table, so the views
+        learn its codecs."""
         started = []
         for i in range(views):
             name = "view" if views == 1 else f"view-{i}"
@@ -182,7 +188,7 @@ class Deployment:
             started.append((name, proc))
         router = self.processes.start(
             "-m", "viewsvc", "route", "--brokers", self.brokers, "--listen", "127.0.0.1:0",
-            *self._common(), log=self.log("router"),
+            *self._common(), *router_args, log=self.log("router"),
         )  # fmt: skip
         for name, proc in [*started, ("router", router)]:
             member_id, endpoint = serving_line(proc, timeout, self.log(name))

@@ -15,7 +15,6 @@ from goka.errors import GokaError
 from viewsvc.cli.common_options import config_option, extra_config, topic_options
 from viewsvc.cli.server_options import server_options, server_settings
 from viewsvc.nodes.standalone import NodeConfig, Router, ViewServer
-from viewsvc.server.grpc_server import UNREACHABLE_BOUND
 
 __all__ = ["route", "serve_view"]
 
@@ -81,6 +80,7 @@ def _config(options: dict[str, Any]) -> NodeConfig:
         peer_ca_file=settings.peer_ca_file,
         grace=settings.grace,
         metrics_port=settings.metrics_port,
+        unreachable_bound=settings.unreachable_bound,
         extra_config=extra_config(options.pop("config")),
     )
 
@@ -145,14 +145,6 @@ def _run(node: ViewServer | Router) -> None:
     help="health is SERVING only while every held partition is at most this many offsets "
     "behind (default: running is enough)",
 )
-@click.option(
-    "--unreachable-bound",
-    type=click.FloatRange(min=0, min_open=True),
-    default=UNREACHABLE_BOUND,
-    show_default=True,
-    envvar="VIEWSVC_UNREACHABLE_BOUND",
-    help="seconds without a broker connection after which health is NOT_SERVING",
-)
 @node_options
 def serve_view(
     tables: tuple[str, ...],
@@ -162,7 +154,6 @@ def serve_view(
     view_group: str,
     replicas: int,
     ready_max_lag: int | None,
-    unreachable_bound: float,
     **options: Any,
 ) -> None:
     """Hold copies of tables (all partitions, or a view group's share) and serve them over
@@ -180,7 +171,6 @@ def serve_view(
             view_group=view_group,
             replicas=replicas,
             ready_max_lag=ready_max_lag,
-            unreachable_bound=unreachable_bound,
         )
     except GokaError as exc:
         raise click.UsageError(str(exc)) from exc

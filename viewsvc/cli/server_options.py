@@ -1,5 +1,6 @@
 """Command-line options shared by every serving command (``viewsvc serve-view``,
-``viewsvc route``, ``examples.clickcount process --serve``): security and limits."""
+``viewsvc route``, ``examples.clickcount process --serve``): security, limits, and when
+health turns NOT_SERVING without brokers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from goka.errors import ConfigError
+from viewsvc.server.grpc_server import UNREACHABLE_BOUND
 from viewsvc.server.limits import Limits
 from viewsvc.server.security import ServerSecurity
 
@@ -69,6 +71,15 @@ _OPTIONS = [
         show_default=True,
         help="seconds a stop waits for calls in flight",
     ),
+    click.option(
+        "--unreachable-bound",
+        type=click.FloatRange(min=0, min_open=True),
+        default=UNREACHABLE_BOUND,
+        show_default=True,
+        envvar="VIEWSVC_UNREACHABLE_BOUND",
+        help="seconds without a broker connection after which health is NOT_SERVING (also "
+        "$VIEWSVC_UNREACHABLE_BOUND)",
+    ),
 ]
 
 
@@ -100,6 +111,7 @@ class ServerSettings:
     peer_ca_file: str | None
     grace: float
     metrics_port: int | None
+    unreachable_bound: float
 
 
 def server_settings(options: dict[str, Any]) -> ServerSettings:
@@ -119,5 +131,10 @@ def server_settings(options: dict[str, Any]) -> ServerSettings:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     return ServerSettings(
-        security, limits, options.pop("peer_ca"), options.pop("grace"), options.pop("metrics_port")
+        security,
+        limits,
+        options.pop("peer_ca"),
+        options.pop("grace"),
+        options.pop("metrics_port"),
+        options.pop("unreachable_bound"),
     )

@@ -55,6 +55,9 @@ class NodeConfig:
         security, limits, peer_ca_file, grace: see ``TableServer`` and ``ServeConfig``.
         extra_config: librdkafka settings for every Kafka client.
         metrics_port: serve Prometheus metrics on this port at ``/metrics`` (default: none).
+        unreachable_bound: health says NOT_SERVING after this many seconds without a broker
+            connection, of the held tables' readers or of the membership's follower (default
+            30; None: never).
     """
 
     listen: str
@@ -70,10 +73,12 @@ class NodeConfig:
     grace: float = 5.0
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     metrics_port: int | None = None
+    unreachable_bound: float | None = UNREACHABLE_BOUND
 
     def __post_init__(self) -> None:
         check_address("listen", self.listen, "0.0.0.0:50051")
         check_port("metrics_port", self.metrics_port)
+        check_unreachable_bound(self.unreachable_bound)
         if self.advertise:
             check_address("advertise", self.advertise)
         if self.grace < 0:
@@ -110,7 +115,6 @@ class _StandaloneNode:
         *,
         group: str = "",
         ready_max_lag: int | None = None,
-        unreachable_bound: float | None = UNREACHABLE_BOUND,
     ) -> None:
         config = self.config
         local = [view.local_table(value_codec=name) for view, name in views]
@@ -125,7 +129,7 @@ class _StandaloneNode:
             limits=config.limits,
             metrics=self.metrics,
             ready_max_lag=ready_max_lag,
-            unreachable_bound=unreachable_bound,
+            unreachable_bound=config.unreachable_bound,
         ).start()
         if self.metrics is not None and config.metrics_port is not None:
             self.metrics.watch_views(view for view, _ in views)
@@ -178,8 +182,6 @@ class ViewServer(_StandaloneNode):
         replicas: pods holding each partition within the view group (default 1).
         ready_max_lag: health says SERVING only while every held partition is at most this
             many offsets behind its table's end (default: no bound).
-        unreachable_bound: health says NOT_SERVING after this many seconds without a broker
-            connection (default 30; None: never).
     """
 
     role = "view"
@@ -197,7 +199,6 @@ class ViewServer(_StandaloneNode):
         view_group: str = "",
         replicas: int = 1,
         ready_max_lag: int | None = None,
-        unreachable_bound: float | None = UNREACHABLE_BOUND,
     ) -> None:
         super().__init__(brokers, config)
         if replicas < 1:
@@ -209,8 +210,6 @@ class ViewServer(_StandaloneNode):
         self.view_group = view_group
         self.replicas = replicas
         self._ready_max_lag = ready_max_lag
-        check_unreachable_bound(unreachable_bound)
-        self._unreachable_bound = unreachable_bound
         self.tables = list(dict.fromkeys(tables))
         if not self.tables or not all(self.tables):
             raise ConfigError("name at least one table topic to serve (--table), none empty")
@@ -244,7 +243,6 @@ class ViewServer(_StandaloneNode):
             chosen,
             group=self.view_group,
             ready_max_lag=self._ready_max_lag,
-            unreachable_bound=self._unreachable_bound,
         )
         for view in self.views:
             view.start()

@@ -76,6 +76,10 @@ class Members(Protocol):
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
 
+    def unreachable_for(self) -> float:
+        """Seconds its follower has had no broker connection up (0.0: it has one)."""
+        ...
+
 
 class TableServer:
     """Serves ``tables`` (this node's partitions) and forwards the rest to other members.
@@ -95,9 +99,10 @@ class TableServer:
         metrics: where to count calls, forwards and held partitions (default: nowhere).
         ready_max_lag: health is SERVING only while every held partition is at most this
             many offsets behind the end of its table partition (default: no bound).
-        unreachable_bound: health is NOT_SERVING once the holders of the tables have had no
-            broker connection for longer than this many seconds, and SERVING again when one
-            is back (default 30; None: no bound). Reads go on meanwhile, with lag unknown.
+        unreachable_bound: health is NOT_SERVING once the holders of the tables, or the
+            membership's follower (all a router has), have had no broker connection for
+            longer than this many seconds, and SERVING again when one is back (default 30;
+            None: no bound). Reads go on meanwhile, with lag unknown.
     """
 
     def __init__(
@@ -225,7 +230,8 @@ class TableServer:
 
     def _cut_off(self) -> bool:
         bound = self._unreachable_bound
-        return bound is not None and self._tables.unreachable_for() > bound
+        unreachable = max(self._tables.unreachable_for(), self._membership.unreachable_for())
+        return bound is not None and unreachable > bound
 
     def stop(self, grace: float = 5.0, *, drain: float = 0.0) -> None:
         """NOT_SERVING at once; goes on answering for ``drain`` seconds, so that clients and

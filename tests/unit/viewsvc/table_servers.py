@@ -108,12 +108,16 @@ class FakeMembers:
 
     def __init__(self) -> None:
         self.list: list[MemberInfo] = []
+        self.unreachable = 0.0
 
     def members(self) -> list[MemberInfo]:
         return list(self.list)
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         return lambda: None
+
+    def unreachable_for(self) -> float:
+        return self.unreachable
 
 
 @dataclass

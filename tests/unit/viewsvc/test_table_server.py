@@ -540,6 +540,23 @@ def test_health_is_not_serving_while_brokers_are_unreachable_past_the_bound(
     wait_for(lambda: health(node) == serving, "SERVING once a broker is back")
 
 
+def test_a_router_is_not_serving_while_its_membership_is_cut_off_past_the_bound(
+    start: Callable[..., Node],
+) -> None:
+    """A router holds no table: the membership's follower is its only broker connection."""
+    node = start("router", unreachable_bound=10.0)
+    assert node.table is None
+    serving, not_serving = (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    wait_for(lambda: health(node) == serving, "SERVING with brokers reachable")
+    node.members.unreachable = 10.5
+    wait_for(lambda: health(node) == not_serving, "NOT_SERVING past the bound")
+    node.members.unreachable = 0.0
+    wait_for(lambda: health(node) == serving, "SERVING once a broker is back")
+
+
 def test_the_unreachable_bound_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="unreachable_bound must be positive seconds, got 0"):
         TableServer("a", tables=[], membership=None, listen="127.0.0.1:0",  # type: ignore[arg-type]
