@@ -101,9 +101,21 @@ class ProcessGroup:
         """``python *args`` with the project on its path and ``env`` added to this one's;
         stderr to the file ``log`` (for long runs, whose logs would fill a pipe nobody
         reads) or a pipe."""
+        return self.start_program(sys.executable, *args, env=env, log=log)
+
+    def start_program(
+        self,
+        program: str | Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        log: Path | None = None,
+    ) -> subprocess.Popen[str]:
+        """``program *args`` as ``start`` runs Python; stdin, stdout (and stderr without
+        ``log``) are pipes."""
         with open(log, "a") if log is not None else contextlib.nullcontext() as stderr:
             proc = subprocess.Popen(
-                [sys.executable, *args],
+                [str(program), *args],
+                stdin=subprocess.PIPE,
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=stderr if stderr is not None else subprocess.PIPE,

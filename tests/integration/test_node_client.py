@@ -13,7 +13,6 @@ import base64
 import json
 import re
 import select
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import goka
 from goka.partitioner import murmur2
 from tests.conftest import ROOT, ProcessGroup, unique
+from tests.support.tools import require_tools
 
 pytestmark = pytest.mark.broker
 
@@ -138,9 +138,7 @@ def table_server(goka_brokers: str) -> Iterator[TableServer]:
 @pytest.fixture(scope="session")
 def node_client() -> Path:
     """The client's directory, with its npm dependencies installed (``npm ci``) if needed."""
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"node is not installed: {' and '.join(missing)} not found on PATH")
+    require_tools("node", "npm", install="Node.js 18+ with npm (https://nodejs.org)")
     installed = CLIENT_DIR / "node_modules" / ".package-lock.json"  # written by npm ci
     lockfile = CLIENT_DIR / "package-lock.json"
     if not installed.exists() or installed.stat().st_mtime < lockfile.stat().st_mtime:
