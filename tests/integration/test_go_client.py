@@ -1,0 +1,93 @@
+"""The Go client (clients/go) against a live deployment, every node an OS process: three
+click-count processors serving, a view pod and a router. ``go test -run TestLive`` reads the
+whole table through Get (ACTIVE and ANY), GetMany, Scan (whole, and in pages of 7) and
+Locate, compares every answer with the table, and checks that each read was served by the
+node it was sent to (no forwarding hop). The Go unit tests (partitioners and page tokens
+against testdata/vectors.json) run in tests/unit/test_go_code.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import goka
+from goka import codec
+from tests.conftest import ROOT, ProcessGroup
+from tests.support.serving import Deployment, wait_until
+from tests.support.tools import require_tools
+from viewsvc.client import Client, ReadError
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+CLIENT_DIR = ROOT / "clients" / "go"
+PARTITIONS = 6
+CLICKS = {f"user-{i:02d}": i % 4 + 1 for i in range(60)}
+TIMEOUT = 120.0
+GO_TEST_TIMEOUT = 600.0
+"""The first run builds gRPC and protobuf."""
+
+
+@pytest.fixture(scope="module")
+def deployment(goka_brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    require_tools("go", install="Go 1.26+ (https://go.dev/dl/) to build clients/go")
+    root = tmp_path_factory.mktemp("go-client")
+    deployment = Deployment(goka_brokers, ProcessGroup(), root, partitions=PARTITIONS)
+    try:
+        deployment.start_processors(3)
+        with goka.Emitter(goka_brokers, deployment.topic, codec.String()) as emitter:
+            for key, clicks in CLICKS.items():
+                for _ in range(clicks):
+                    emitter.emit(key, "click")
+        wait_until(lambda: len(deployment.active_owners()) == PARTITIONS, TIMEOUT,
+                   "the processors to run every partition")  # fmt: skip
+        deployment.start_view_and_router()
+        deployment.wait_settled(TIMEOUT)
+        with Client([n.endpoint for n in deployment.nodes.values()], timeout=5.0) as client:
+            assert client.wait_ready(TIMEOUT)
+            wait_until(lambda: counted(client, deployment.table), TIMEOUT, "every click counted")
+        yield deployment
+    finally:
+        deployment.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def counted(client: Client, table: str) -> bool:
+    try:
+        for consistency in ("active", "any"):
+            results = client.get_many(table, list(CLICKS), consistency=consistency)
+            if {r.key.decode(): int(r.value) for r in results if r.found} != CLICKS:
+                return False
+    except ReadError:
+        return False
+    return True
+
+
+def test_the_go_client_reads_the_whole_table_without_a_hop(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    expected = tmp_path / "expected.json"
+    expected.write_text(json.dumps({key: str(count) for key, count in CLICKS.items()}))
+    targets = [deployment.nodes["router"].endpoint, deployment.nodes["view"].endpoint]
+    env = {
+        **os.environ,
+        "GOKA_LIVE_TARGETS": ",".join(targets),
+        "GOKA_LIVE_TABLE": deployment.table,
+        "GOKA_LIVE_EXPECTED": str(expected),
+    }
+    done = subprocess.run(
+        ["go", "test", "-count=1", "-run", "^TestLive$", "-v", "./viewsvc"],
+        cwd=CLIENT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GO_TEST_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "--- PASS: TestLive" in done.stdout and "SKIP" not in done.stdout, done.stdout
