@@ -1,6 +1,6 @@
 """The project's Go modules are ``gofmt`` and ``go vet`` clean and their unit tests pass
 (``go test``; the live tests in them skip without a deployment, see
-tests/integration/test_go_client.py). Skipped without Go, failed under CI=true."""
+tests/integration/test_clients_live.py). Skipped without Go, failed under CI=true."""
 
 from __future__ import annotations
 

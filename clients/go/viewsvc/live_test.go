@@ -13,7 +13,7 @@ import (
 
 // TestLive reads a live deployment: GOKA_LIVE_TARGETS (host:port,...), GOKA_LIVE_TABLE and
 // GOKA_LIVE_EXPECTED (a JSON file of the whole table: key -> value) are set by
-// tests/integration/test_go_client.py, which starts processors, a view pod and a router.
+// tests/integration/test_clients_live.py, which starts processors, a view pod and a router.
 func TestLive(t *testing.T) {
 	targets, table := os.Getenv("GOKA_LIVE_TARGETS"), os.Getenv("GOKA_LIVE_TABLE")
 	if targets == "" || table == "" {

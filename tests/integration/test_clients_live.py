@@ -1,9 +1,14 @@
-"""The Go client (clients/go) against a live deployment, every node an OS process: three
-click-count processors serving, a view pod and a router. ``go test -run TestLive`` reads the
-whole table through Get (ACTIVE and ANY), GetMany, Scan (whole, and in pages of 7) and
-Locate, compares every answer with the table, and checks that each read was served by the
-node it was sent to (no forwarding hop). The Go unit tests (partitioners and page tokens
-against testdata/vectors.json) run in tests/unit/test_go_code.py."""
+"""The Go and Java clients (clients/go, clients/java) against a live deployment, every node
+an OS process: three click-count processors serving, a view pod and a router.
+
+- ``go test -run TestLive`` reads the whole table through Get (ACTIVE and ANY), GetMany, Scan
+  (whole, and in pages of 7) and Locate, compares every answer with the table, and checks
+  that each read was served by the node it was sent to (no forwarding hop);
+- ``mvn test -Dtest=LiveTableClientTest`` reads it through the router with Get, GetMany and
+  Scan and compares every answer with the table.
+
+Their unit tests (against testdata/vectors.json) run in tests/unit/test_go_code.py and
+tests/unit/test_java_code.py."""
 
 from __future__ import annotations
 
@@ -25,17 +30,17 @@ from viewsvc.client import Client, ReadError
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-CLIENT_DIR = ROOT / "clients" / "go"
+GO_CLIENT = ROOT / "clients" / "go"
+JAVA_CLIENT = ROOT / "clients" / "java"
 PARTITIONS = 6
 CLICKS = {f"user-{i:02d}": i % 4 + 1 for i in range(60)}
 TIMEOUT = 120.0
-GO_TEST_TIMEOUT = 600.0
-"""The first run builds gRPC and protobuf."""
+BUILD_TIMEOUT = 600.0
+"""The first run downloads and builds gRPC and protobuf."""
 
 
 @pytest.fixture(scope="module")
 def deployment(goka_brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    require_tools("go", install="Go 1.26+ (https://go.dev/dl/) to build clients/go")
     root = tmp_path_factory.mktemp("go-client")
     deployment = Deployment(goka_brokers, ProcessGroup(), root, partitions=PARTITIONS)
     try:
@@ -68,26 +73,40 @@ def counted(client: Client, table: str) -> bool:
     return True
 
 
-def test_the_go_client_reads_the_whole_table_without_a_hop(
-    deployment: Deployment, tmp_path: Path
-) -> None:
+@pytest.fixture
+def live_env(deployment: Deployment, tmp_path: Path) -> dict[str, str]:
+    """The GOKA_LIVE_* variables the clients' live tests read: the router and the view pod
+    to start from, the table, and a JSON file of the whole table."""
     expected = tmp_path / "expected.json"
     expected.write_text(json.dumps({key: str(count) for key, count in CLICKS.items()}))
     targets = [deployment.nodes["router"].endpoint, deployment.nodes["view"].endpoint]
-    env = {
+    return {
         **os.environ,
         "GOKA_LIVE_TARGETS": ",".join(targets),
         "GOKA_LIVE_TABLE": deployment.table,
         "GOKA_LIVE_EXPECTED": str(expected),
     }
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
     done = subprocess.run(
-        ["go", "test", "-count=1", "-run", "^TestLive$", "-v", "./viewsvc"],
-        cwd=CLIENT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=GO_TEST_TIMEOUT,
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
         check=False,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    assert "--- PASS: TestLive" in done.stdout and "SKIP" not in done.stdout, done.stdout
+    return done.stdout
+
+
+def test_the_go_client_reads_the_whole_table_without_a_hop(live_env: dict[str, str]) -> None:
+    require_tools("go", install="Go 1.26+ (https://go.dev/dl/) to build clients/go")
+    out = run(["go", "test", "-count=1", "-run", "^TestLive$", "-v", "./viewsvc"], GO_CLIENT,
+              live_env)  # fmt: skip
+    assert "--- PASS: TestLive" in out and "SKIP" not in out, out
+
+
+def test_the_java_client_reads_the_whole_table(live_env: dict[str, str]) -> None:
+    require_tools("java", "mvn", install="Java 17+ and Maven to build clients/java")
+    run(["mvn", "-q", "-B", "test", "-Dtest=LiveTableClientTest"], JAVA_CLIENT, live_env)
+    reports = JAVA_CLIENT / "target" / "surefire-reports"
+    summary = (reports / "io.goka.client.LiveTableClientTest.txt").read_text()
+    assert "Tests run: 1, Failures: 0, Errors: 0, Skipped: 0" in summary, summary
