@@ -17,7 +17,7 @@ import (
 func TestLive(t *testing.T) {
 	targets, table := os.Getenv("GOKA_LIVE_TARGETS"), os.Getenv("GOKA_LIVE_TABLE")
 	if targets == "" || table == "" {
-		t.Skip("no live deployment: tests/integration/test_go_client.py runs this test")
+		t.Skip("no live deployment: tests/integration/test_clients_live.py runs this test")
 	}
 	raw, err := os.ReadFile(os.Getenv("GOKA_LIVE_EXPECTED"))
 	if err != nil {
