@@ -22,7 +22,10 @@ import goka
 from goka.topics import TopicManager
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.support.outage"]  # the with_outage fixture
+pytest_plugins = [  # fixtures shared by several modules
+    "tests.support.outage",  # with_outage
+    "tests.support.node_client",  # node_client
+]
 
 FAST_GROUP_CONFIG = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 

@@ -12,10 +12,16 @@
 // The protos are loaded at run time from the repository's proto/ directory, so this client
 // always speaks the checked-in API; nothing is generated.
 //
+// get and get-many route directly, as the Python and Go smart clients do: they ask the
+// target for the members (DiscoveryService.Members), compute each key's partition with the
+// table's announced partitioner (routing.js), send each read straight to a holder that may
+// answer it (--consistency any|active), and to the next one, then the target, on UNAVAILABLE.
+// --via-target sends every read to the target instead (which forwards it).
+//
 // Keys are bytes: --key-encoding says how KEY and --prefix are written (default utf8 text).
 // Output is JSON. Bytes are printed losslessly as base64, next to their UTF-8 decoding (null
 // when the bytes are not valid UTF-8): `get` prints one object
-//   {found, value, text, partition, offset, served_by}
+//   {found, value, text, partition, offset, served_by, sent_to}
 // `get-many` one such object per key, in the order given, each with {key, key_text} too;
 // `locate` one object {table, partition, replicas} (the table's codecs, partitioner and
 // partition count; the partition's holders, best first); and `scan` one line per row
@@ -31,6 +37,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const { route } = require('./routing');
 
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 const DEFAULT_DEADLINE_MS = 10000;
@@ -48,13 +55,16 @@ const USAGE = `usage:
   --key-file     PEM private key of --cert-file
   --token        sent as "authorization: Bearer T"
   --deadline-ms  deadline of the call, default ${DEFAULT_DEADLINE_MS}
-  --key-encoding how KEY and --prefix are written: utf8 (default), base64 or hex`;
+  --key-encoding how KEY and --prefix are written: utf8 (default), base64 or hex
+  --consistency  who may answer: any (default: owner, standby or replica) or active
+  --via-target   send get and get-many to the target rather than straight to a holder`;
 
 const KEY_ENCODINGS = ['utf8', 'base64', 'hex'];
+const CONSISTENCIES = ['any', 'active'];
 
 class UsageError extends Error {}
 
-function loadTableService() {
+function loadServices() {
   // includeDirs lets imports resolve against proto/ (the proto path is the import path);
   // google/protobuf/*.proto (imported by discovery.proto) are bundled with protobufjs, which
   // proto-loader uses, so they need no include directory.
@@ -62,7 +72,11 @@ function loadTableService() {
     ['viewsvc/v1/table.proto', 'discovery/v1/discovery.proto'],
     { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true },
   );
-  return grpc.loadPackageDefinition(definition).viewsvc.v1.TableService;
+  const loaded = grpc.loadPackageDefinition(definition);
+  return {
+    TableService: loaded.viewsvc.v1.TableService,
+    DiscoveryService: loaded.discovery.v1.DiscoveryService,
+  };
 }
 
 function parse(argv) {
@@ -81,6 +95,8 @@ function parse(argv) {
       limit: { type: 'string' },
       'page-token': { type: 'string' },
       'key-encoding': { type: 'string' },
+      consistency: { type: 'string' },
+      'via-target': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -102,6 +118,10 @@ function parse(argv) {
   if (!KEY_ENCODINGS.includes(encoding)) {
     throw new UsageError(`--key-encoding must be one of ${KEY_ENCODINGS.join(', ')}`);
   }
+  const consistency = values.consistency ?? 'any';
+  if (!CONSISTENCIES.includes(consistency)) {
+    throw new UsageError(`--consistency must be one of ${CONSISTENCIES.join(', ')}`);
+  }
   if (Boolean(values['cert-file']) !== Boolean(values['key-file'])) {
     throw new UsageError('mutual TLS needs both --cert-file and --key-file');
   }
@@ -112,10 +132,14 @@ function parse(argv) {
     keys: rest.slice(1).map((key) => bytesOf('KEY', key, encoding)),
     target: values.target,
     token: values.token,
-    deadlineMs: nonNegativeInt('--deadline-ms', values['deadline-ms'], DEFAULT_DEADLINE_MS),
+    // one deadline for the whole command: asking for the members and every read after it
+    deadline: Date.now()
+      + nonNegativeInt('--deadline-ms', values['deadline-ms'], DEFAULT_DEADLINE_MS),
     prefix: bytesOf('--prefix', values.prefix ?? '', encoding),
     limit: nonNegativeInt('--limit', values.limit, 0),
     pageToken: values['page-token'] ?? '',
+    consistency,
+    viaTarget: Boolean(values['via-target']),
   };
 }
 
@@ -176,10 +200,10 @@ function text(bytes) {
 function callArgs(options) {
   const metadata = new grpc.Metadata();
   if (options.token) metadata.set('authorization', `Bearer ${options.token}`);
-  return [metadata, { deadline: Date.now() + options.deadlineMs }];
+  return [metadata, { deadline: options.deadline }];
 }
 
-function result(response) {
+function result(response, sentTo) {
   return {
     found: response.found,
     value: response.value.toString('base64'),
@@ -187,50 +211,133 @@ function result(response) {
     partition: response.partition,
     offset: response.offset,
     served_by: response.served_by,
+    sent_to: sentTo,
   };
 }
 
-function unary(client, method, request, options, print) {
+function readOptions(options) {
+  return { consistency: `CONSISTENCY_${options.consistency.toUpperCase()}` };
+}
+
+// One client per endpoint, all closed at the end.
+class Nodes {
+  constructor(services, options) {
+    this.services = services;
+    this.options = options;
+    this.clients = new Map();
+  }
+
+  table(endpoint) {
+    if (!this.clients.has(endpoint)) {
+      this.clients.set(endpoint, new this.services.TableService(endpoint, this.options.credentials));
+    }
+    return this.clients.get(endpoint);
+  }
+
+  // The members the target knows; none (route via the target) if it cannot tell.
+  members() {
+    if (this.options.viaTarget) return Promise.resolve([]);
+    const discovery = new this.services.DiscoveryService(
+      this.options.target, this.options.credentials,
+    );
+    return new Promise((resolve) => {
+      discovery.Members({}, ...callArgs(this.options), (err, response) => {
+        discovery.close();
+        resolve(err ? [] : response.members);
+      });
+    });
+  }
+
+  close() {
+    for (const client of this.clients.values()) client.close();
+  }
+}
+
+function call(client, method, request, options) {
   return new Promise((resolve, reject) => {
     client[method](request, ...callArgs(options), (err, response) => {
-      if (err) return reject(err);
-      print(response);
-      resolve();
+      if (err) reject(err);
+      else resolve(response);
     });
   });
 }
 
-function get(client, options) {
-  const request = { table: options.table, key: options.keys[0] };
-  return unary(client, 'Get', request, options, (response) => {
-    console.log(JSON.stringify(result(response)));
-  });
-}
-
-function getMany(client, options) {
-  const request = { table: options.table, keys: options.keys };
-  return unary(client, 'GetMany', request, options, (response) => {
-    for (const [i, answer] of response.results.entries()) {
-      const key = options.keys[i];
-      console.log(JSON.stringify({
-        key: key.toString('base64'), key_text: text(key), ...result(answer),
-      }));
+// `method(request)` on each endpoint in turn until one answers; UNAVAILABLE passes the read
+// on (reads are idempotent), any other error is the answer.
+async function firstAnswer(nodes, endpoints, method, request, options) {
+  let last;
+  for (const endpoint of endpoints) {
+    try {
+      return [await call(nodes.table(endpoint), method, request, options), endpoint];
+    } catch (err) {
+      if (err.code !== grpc.status.UNAVAILABLE) throw err;
+      last = err;
     }
-  });
+  }
+  throw last;
 }
 
-function locate(client, options) {
-  const request = { table: options.table, key: options.keys[0] };
-  return unary(client, 'Locate', request, options, (response) => {
-    console.log(JSON.stringify({
-      table: response.table,
-      partition: response.partition,
-      replicas: response.replicas,
+async function get(nodes, options) {
+  const key = options.keys[0];
+  const endpoints = route(
+    await nodes.members(), options.table, key, options.consistency, options.target,
+  );
+  const request = { table: options.table, key, options: readOptions(options) };
+  const [response, sentTo] = await firstAnswer(nodes, endpoints, 'Get', request, options);
+  console.log(JSON.stringify(result(response, sentTo)));
+}
+
+// One GetMany per first endpoint, in parallel; keys whose node is unavailable go on to
+// their next one.
+async function getMany(nodes, options) {
+  const members = await nodes.members();
+  const routes = options.keys.map(
+    (key) => route(members, options.table, key, options.consistency, options.target),
+  );
+  const answers = new Array(options.keys.length);
+  let pending = options.keys.map((_, i) => i);
+  while (pending.length > 0) {
+    const groups = new Map();
+    for (const i of pending) {
+      const endpoint = routes[i].shift();
+      if (!groups.has(endpoint)) groups.set(endpoint, []);
+      groups.get(endpoint).push(i);
+    }
+    pending = [];
+    await Promise.all([...groups].map(async ([endpoint, indexes]) => {
+      const request = {
+        table: options.table,
+        keys: indexes.map((i) => options.keys[i]),
+        options: readOptions(options),
+      };
+      try {
+        const response = await call(nodes.table(endpoint), 'GetMany', request, options);
+        indexes.forEach((i, j) => { answers[i] = result(response.results[j], endpoint); });
+      } catch (err) {
+        const retry = err.code === grpc.status.UNAVAILABLE && indexes.every((i) => routes[i].length);
+        if (!retry) throw err;
+        pending.push(...indexes);
+      }
     }));
-  });
+  }
+  for (const [i, answer] of answers.entries()) {
+    const key = options.keys[i];
+    console.log(JSON.stringify({ key: key.toString('base64'), key_text: text(key), ...answer }));
+  }
 }
 
-function scan(client, options) {
+async function locate(nodes, options) {
+  const request = { table: options.table, key: options.keys[0] };
+  const response = await call(nodes.table(options.target), 'Locate', request, options);
+  console.log(JSON.stringify({
+    table: response.table,
+    partition: response.partition,
+    replicas: response.replicas,
+  }));
+}
+
+function scan(nodes, options) {
+  const client = nodes.table(options.target);
   const request = {
     table: options.table,
     prefix: options.prefix,
@@ -284,18 +391,17 @@ async function main() {
     process.exitCode = 2;
     return;
   }
-  const TableService = loadTableService();
-  const client = new TableService(options.target, options.credentials);
+  const nodes = new Nodes(loadServices(), options);
   try {
     const run = { get, 'get-many': getMany, locate, scan }[options.command];
-    await run(client, options);
+    await run(nodes, options);
   } catch (err) {
     if (err.code === undefined) throw err;
     const name = Object.keys(grpc.status).find((key) => grpc.status[key] === err.code);
     console.error(`${name ?? err.code}: ${err.details}`);
     process.exitCode = 1;
   } finally {
-    client.close();
+    nodes.close();
   }
 }
 

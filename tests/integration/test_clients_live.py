@@ -5,10 +5,13 @@ an OS process: three click-count processors serving, a view pod and a router.
   (whole, and in pages of 7) and Locate, compares every answer with the table, and checks
   that each read was served by the node it was sent to (no forwarding hop);
 - ``mvn test -Dtest=LiveTableClientTest`` reads it through the router with Get, GetMany and
-  Scan and compares every answer with the table.
+  Scan and compares every answer with the table;
+- the Node.js client (examples/node_client), given the router, reads every key with
+  ``get-many`` and ``get``, each straight from a holder (``sent_to`` is the member that
+  ``served_by`` names, never the router).
 
-Their unit tests (against testdata/vectors.json) run in tests/unit/test_go_code.py and
-tests/unit/test_java_code.py."""
+Their unit tests (against testdata/vectors.json) run in tests/unit/test_go_code.py,
+tests/unit/test_java_code.py and tests/unit/test_node_code.py."""
 
 from __future__ import annotations
 
@@ -110,3 +113,21 @@ def test_the_java_client_reads_the_whole_table(live_env: dict[str, str]) -> None
     reports = JAVA_CLIENT / "target" / "surefire-reports"
     summary = (reports / "io.goka.client.LiveTableClientTest.txt").read_text()
     assert "Tests run: 1, Failures: 0, Errors: 0, Skipped: 0" in summary, summary
+
+
+def test_the_node_client_reads_straight_from_holders(
+    deployment: Deployment, node_client: Path
+) -> None:
+    router = deployment.nodes["router"].endpoint
+    member_at = {m.endpoint: m.member_id for m in deployment.membership.members()}
+    keys = sorted(CLICKS)
+    many = run(["node", "client.js", "--target", router, "get-many", deployment.table, *keys],
+               node_client, dict(os.environ))  # fmt: skip
+    one = run(["node", "client.js", "--target", router, "--consistency", "active", "get",
+               deployment.table, keys[0]], node_client, dict(os.environ))  # fmt: skip
+    answers = [json.loads(line) for line in (many + one).splitlines()]
+    assert [a.get("key_text", keys[0]) for a in answers] == [*keys, keys[0]]
+    for answer in answers:
+        key = answer.get("key_text", keys[0])
+        assert (answer["found"], answer["text"]) == (True, str(CLICKS[key])), answer
+        assert answer["sent_to"] != router and answer["served_by"] == member_at[answer["sent_to"]]

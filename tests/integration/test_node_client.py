@@ -27,13 +27,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import goka
 from goka.partitioner import murmur2
-from tests.conftest import ROOT, ProcessGroup, unique
-from tests.support.tools import require_tools
+from tests.conftest import ProcessGroup, unique
 
 pytestmark = pytest.mark.broker
 
-CLIENT_DIR = ROOT / "examples" / "node_client"
-NPM_TIMEOUT = 240.0  # first install downloads; under pytest-timeout (300 s) so npm output shows
 CLIENT_TIMEOUT = 60.0  # bound of one client run; only reached when something is wrong
 SERVER_TIMEOUT = 30.0  # bound of the view server's start; only reached when something is wrong
 
@@ -135,26 +132,6 @@ def table_server(goka_brokers: str) -> Iterator[TableServer]:
         manager.delete([table, discovery_topic])
 
 
-@pytest.fixture(scope="session")
-def node_client() -> Path:
-    """The client's directory, with its npm dependencies installed (``npm ci``) if needed."""
-    require_tools("node", "npm", install="Node.js 18+ with npm (https://nodejs.org)")
-    installed = CLIENT_DIR / "node_modules" / ".package-lock.json"  # written by npm ci
-    lockfile = CLIENT_DIR / "package-lock.json"
-    if not installed.exists() or installed.stat().st_mtime < lockfile.stat().st_mtime:
-        result = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=CLIENT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"npm ci failed in {CLIENT_DIR}:\n{result.stdout}\n{result.stderr}")
-    return CLIENT_DIR
-
-
 def run_client(
     client_dir: Path, target: str, *args: str, token: str | None = TOKEN
 ) -> subprocess.CompletedProcess[str]:
@@ -210,6 +187,7 @@ def expected_result(server: TableServer, key: bytes) -> dict[str, Any]:
         "partition": partition,
         "offset": str(server.offsets[partition]),
         "served_by": server.member_id,
+        "sent_to": server.target,
     }
 
 

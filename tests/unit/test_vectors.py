@@ -44,7 +44,8 @@ def test_partitions_cover_empty_and_non_utf8_keys() -> None:
 )
 def test_every_encoding_decodes_to_its_value(name: str, codec_: codec.Codec[Any]) -> None:
     for case in VECTORS["codecs"][name]:
-        assert codec_.decode(bytes.fromhex(case["encoded_hex"])) == case["value"]
+        value = int(case["value"]) if name == "int64" else case["value"]
+        assert codec_.decode(bytes.fromhex(case["encoded_hex"])) == value
 
 
 def test_every_page_token_names_its_key() -> None:
