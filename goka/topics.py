@@ -9,10 +9,10 @@ creation, and an existing topic is checked before it is used.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from goka._config import client_config
@@ -20,6 +20,8 @@ from goka._kafka_errors import ClientErrors, admin_error
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
+
+T = TypeVar("T")
 
 TABLE_TOPIC_CONFIG: Mapping[str, str] = {
     "cleanup.policy": "compact",
@@ -77,14 +79,35 @@ class TopicManager:
         self._admin.poll(0)  # serves the error callbacks: a refused login shows there
         return admin_error(exc, doing, self._servers, self._timeout, self._client_errors)
 
+    def _request(
+        self,
+        call: Callable[[], T],
+        doing: str,
+        transient: Callable[[KafkaException], bool] = lambda exc: False,
+    ) -> T:
+        """``call()``, again while it fails on a broker handle librdkafka destroyed (it
+        replaces the bootstrap servers' handles once it has learned the cluster's, and drops
+        those of brokers the cluster fenced: what was in flight on them fails) or with an
+        error ``transient`` accepts, up to the timeout; then BrokerError saying ``doing``."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                destroyed = error is not None and error.code() == KafkaError._DESTROY_BROKER
+                if not (destroyed or transient(exc)) or time.monotonic() >= deadline:
+                    raise self._error(exc, doing) from exc
+                time.sleep(0.05)
+
     def partitions(self, topic: str) -> int | None:
         """The partition count of ``topic``, or None if it does not exist."""
-        try:
-            # all topics: a metadata request naming the topic auto-creates it on brokers with
-            # auto.create.topics.enable=true (Kafka's default)
-            metadata = self._admin.list_topics(timeout=self._timeout)
-        except KafkaException as exc:
-            raise self._error(exc, f"cannot read metadata of topic {topic!r}") from exc
+        # all topics: a metadata request naming the topic auto-creates it on brokers with
+        # auto.create.topics.enable=true (Kafka's default)
+        metadata = self._request(
+            lambda: self._admin.list_topics(timeout=self._timeout),
+            f"cannot read metadata of topic {topic!r}",
+        )
         info = metadata.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
             return None
@@ -162,11 +185,15 @@ class TopicManager:
         new = NewTopic(
             topic, partitions, self._replication, config={**self._topic_config, **config}
         )
-        try:
-            self._admin.create_topics([new])[topic].result(self._timeout)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise self._error(exc, f"cannot create topic {topic!r}") from exc
+
+        def create() -> None:
+            try:
+                self._admin.create_topics([new])[topic].result(self._timeout)
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):  # (an earlier attempt made it)
+                    raise
+
+        self._request(create, f"cannot create topic {topic!r}")
         return self._wait_visible(topic)
 
     def _wait_visible(self, topic: str) -> int:
@@ -175,10 +202,10 @@ class TopicManager:
         new topic after the controller confirmed its creation."""
         deadline = time.monotonic() + self._timeout
         while True:
-            try:
-                info = self._admin.list_topics(topic=topic, timeout=self._timeout).topics[topic]
-            except KafkaException as exc:
-                raise self._error(exc, f"cannot read metadata of topic {topic!r}") from exc
+            info = self._request(
+                lambda: self._admin.list_topics(topic=topic, timeout=self._timeout),
+                f"cannot read metadata of topic {topic!r}",
+            ).topics[topic]
             led = info.error is None and all(p.leader >= 0 for p in info.partitions.values())
             if led and info.partitions:
                 return len(info.partitions)
@@ -192,16 +219,12 @@ class TopicManager:
     def config(self, topic: str) -> dict[str, str]:
         """The topic's configs as the broker describes them (name -> value)."""
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        deadline = time.monotonic() + self._timeout
-        while True:
-            try:
-                entries = self._admin.describe_configs([resource])[resource].result(self._timeout)
-                break
-            except KafkaException as exc:
-                # a broker that has not yet learned of a topic just created says it is unknown
-                if "UNKNOWN_TOPIC" not in str(exc) or time.monotonic() >= deadline:
-                    raise self._error(exc, f"cannot describe configs of topic {topic!r}") from exc
-                time.sleep(0.05)
+        entries = self._request(
+            lambda: self._admin.describe_configs([resource])[resource].result(self._timeout),
+            f"cannot describe configs of topic {topic!r}",
+            # a broker that has not yet learned of a topic just created says it is unknown
+            lambda exc: "UNKNOWN_TOPIC" in str(exc),
+        )
         return {name: entry.value for name, entry in entries.items() if entry.value is not None}
 
 

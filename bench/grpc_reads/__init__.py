@@ -35,6 +35,13 @@ GetMany(``--batch`` random keys) to the view, **get_many_ceiling** the same to t
 (whose GetMany only hashes each key, reads it from LMDB and adds a result); **scan** reads
 the whole table from the view in one Scan stream, back to back.
 
+With Go on the PATH, the same Gets also come from a Go process (``clients/go/cmd/loadgen``,
+built for the run; goroutines in place of threads): **ceiling_go**, a plain stub on the
+ceiling, and **smart_go**, the Go smart client (``clients/go/viewsvc``) through the view's
+membership. Next to **ceiling** and **smart** they show how much of the Python figures is the
+client's cost. They run after the interleaved Python variants of their concurrency, each in
+one piece, and their ``cli CPU`` is the Go process's.
+
 Each measurement runs ``--seconds`` after ``--warmup`` seconds. The Get variants of one
 concurrency are interleaved in turns of ``--slice`` seconds (ceiling, ceiling_cfg,
 ceiling_fwd, local, forwarded, smart, ceiling, ...), so a change in the machine's other load

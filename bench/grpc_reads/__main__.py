@@ -7,6 +7,8 @@ import argparse
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +32,19 @@ from bench.grpc_reads.results import (
 )
 from bench.grpc_reads.servers import ServerProcess, start_process, wait_serving
 from viewsvc import Client
+
+GO_CLIENT = Path(__file__).resolve().parent.parent.parent / "clients" / "go"
+
+
+def build_loadgen(into: Path) -> Path | None:
+    """clients/go/cmd/loadgen built into ``into``; None (no Go variants) without Go."""
+    if shutil.which("go") is None:
+        print("go not found on PATH: the Go variants are left out (install Go 1.26+)")
+        return None
+    binary = into / "loadgen"
+    subprocess.run(["go", "build", "-o", str(binary), "./cmd/loadgen"], cwd=GO_CLIENT,
+                   check=True, timeout=600)  # fmt: skip
+    return binary
 
 
 def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
@@ -68,12 +83,18 @@ def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
             processes.append(forwarder)
             forwarder.wait_listening(60)
             wait_serving(router.address, 60)
+            rng = random.Random(1)
+            keys = [key_of(rng.randrange(args.keys)) for _ in range(args.sample)]
+            keys_file = Path(workdir) / "keys.hex"
+            keys_file.write_text("".join(f"{key.hex()}\n" for key in keys))
+            loadgen = build_loadgen(Path(workdir))
             with Client([view.address]) as client:
                 if not client.wait_ready(30):
                     raise SystemExit("the smart client got no membership from the view")
                 bench = Bench(
-                    args, table, view, router, ceiling, configured, forwarder, client, channels
-                )
+                    args, table, view, router, ceiling, configured, forwarder, client, channels,
+                    loadgen, keys_file,
+                )  # fmt: skip
                 deadline = time.monotonic() + 30
                 while True:  # the router needs the view's announcement to forward
                     try:
@@ -83,8 +104,6 @@ def run(args: argparse.Namespace, brokers: str) -> dict[str, dict[str, float]]:
                         if time.monotonic() > deadline:
                             raise
                         time.sleep(0.2)
-                rng = random.Random(1)
-                keys = [key_of(rng.randrange(args.keys)) for _ in range(args.sample)]
                 return run_rounds(bench, keys)
         finally:
             for channel in channels.values():

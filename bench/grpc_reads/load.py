@@ -4,12 +4,15 @@ blocking calls back to back) and the variants measured, interleaved per concurre
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -37,6 +40,9 @@ __all__ = [
 
 CONCURRENCY = (1, 16)
 GET_VARIANTS = ("ceiling", "ceiling_cfg", "ceiling_fwd", "local", "forwarded", "smart")
+GO_VARIANTS = ("ceiling_go", "smart_go")
+"""The same Gets from a Go process (clients/go/cmd/loadgen): a plain stub on the ceiling, and
+the Go smart client through the view's membership."""
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -176,6 +182,10 @@ class Bench:
     forwarder: ServerProcess
     client: Client
     channels: dict[str, Any]
+    loadgen: Path | None = None
+    """The Go load generator, built for the run (None: no Go, no Go variants)."""
+    keys_file: Path | None = None
+    """The sample of keys, hex, one per line, for the load generator."""
 
     def stub(self, server: ServerProcess) -> Any:
         channel = self.channels.get(server.address)
@@ -247,6 +257,44 @@ class Bench:
         everyone = [self.view, self.router, self.ceiling, self.configured, self.forwarder]
         return drive(call, concurrency, seconds, servers, everyone)
 
+    def drive_go(self, variant: str, concurrency: int) -> Figures:
+        """One measurement of a Go variant: the load generator warms up, says ``measuring``,
+        runs ``--seconds`` and reports its calls, latencies and CPU; the servers' CPU and the
+        machine's other load are taken over the same window."""
+        assert self.loadgen is not None and self.keys_file is not None
+        server, mode = (self.ceiling, "direct") if variant == "ceiling_go" else (self.view, "smart")
+        everyone = [self.view, self.router, self.ceiling, self.configured, self.forwarder]
+        command = [
+            str(self.loadgen), "-mode", mode, "-targets", server.address, "-table", self.table,
+            "-keys-file", str(self.keys_file), "-concurrency", str(concurrency),
+            "-seconds", str(self.args.seconds), "-warmup", str(self.args.warmup),
+        ]  # fmt: skip
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "measuring":
+                raise SystemExit(f"the Go load generator failed: {' '.join(command)}")
+            cpu_before = server.cpu_seconds()
+            all_before = sum(s.cpu_seconds() for s in everyone)
+            busy_before = busy_seconds()
+            line = proc.stdout.readline()
+            cpu = server.cpu_seconds() - cpu_before
+            all_cpu = sum(s.cpu_seconds() for s in everyone) - all_before
+            busy = busy_seconds() - busy_before
+        if proc.returncode != 0 or not line:
+            raise SystemExit(f"the Go load generator failed (exit {proc.returncode})")
+        report = json.loads(line)
+        elapsed, own = report["seconds"], report["cpu_seconds"]
+        other = max(0.0, busy - own - all_cpu) / elapsed
+        return Figures(
+            report["calls"],
+            report["found"],
+            elapsed,
+            report["latencies"],
+            own / elapsed,
+            cpu,
+            other,
+        )
+
     def measure(
         self, call: Callable[[int], int], concurrency: int, servers: list[ServerProcess]
     ) -> Figures:
@@ -307,7 +355,10 @@ def run_rounds(bench: Bench, keys: list[bytes]) -> dict[str, dict[str, float]]:
                     servers = bench.servers(variant)
                     part = bench.drive(call, concurrency, args.seconds / slices, servers)
                     parts[variant].append(part)
-            for variant in GET_VARIANTS:
+            go_variants = GO_VARIANTS if bench.loadgen is not None else ()
+            for variant in go_variants:  # a process of their own: not interleaved
+                parts[variant] = [bench.drive_go(variant, concurrency)]
+            for variant in (*GET_VARIANTS, *go_variants):
                 figures = Figures.combine(parts[variant])
                 runs.setdefault(f"get_{variant}_c{concurrency}", []).append(figures)
                 print(
