@@ -9,7 +9,13 @@ from typing import Any
 
 from goka.errors import ConfigError
 
-__all__ = ["check_legal_name", "client_config", "normalize_brokers", "static_membership"]
+__all__ = [
+    "ClientErrors",
+    "check_legal_name",
+    "client_config",
+    "normalize_brokers",
+    "static_membership",
+]
 
 _LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 """What Kafka accepts as a topic name and as a ``group.instance.id``."""
@@ -62,8 +68,18 @@ def static_membership(group_instance_id: str | None) -> dict[str, str]:
     return {"group.instance.id": group_instance_id}
 
 
-def _log_error(error: Any) -> None:
-    _logger.warning("kafka client error: %s", error)
+class ClientErrors:
+    """A client's ``error_cb``: logs each error, and keeps the last one for the error that
+    ends a request (a refused login shows only there: the request itself just fails to
+    reach a broker; see ``goka._kafka_errors.admin_error``)."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        """The last error reported (a KafkaError), or None."""
+
+    def __call__(self, error: Any) -> None:
+        self.last = error
+        _logger.warning("kafka client error: %s", error)
 
 
 def client_config(
@@ -74,7 +90,7 @@ def client_config(
     """A client config: bootstrap servers, our ``defaults``, then ``extra_config`` on top."""
     config: dict[str, Any] = {
         "bootstrap.servers": normalize_brokers(brokers),
-        "error_cb": _log_error,
+        "error_cb": ClientErrors(),
         "logger": _logger,
     }
     config.update(defaults or {})

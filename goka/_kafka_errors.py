@@ -13,9 +13,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from goka._config import ClientErrors
 from goka.errors import BrokerError
 
-__all__ = ["ClientErrors", "admin_error", "high_watermark", "raise_if_permanent"]
+__all__ = ["admin_error", "high_watermark", "raise_if_permanent"]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -79,19 +80,6 @@ _UNREACHABLE = frozenset(
     }
 )
 """What a request answers when no broker could be reached or logged in to."""
-
-
-class ClientErrors:
-    """A client's ``error_cb``: logs each error, and keeps the last one for the error that
-    ends a request (a refused login shows only there: the request itself just fails to
-    reach a broker)."""
-
-    def __init__(self) -> None:
-        self.last: KafkaError | None = None
-
-    def __call__(self, error: KafkaError) -> None:
-        self.last = error
-        _logger.warning("kafka client error: %s", error)
 
 
 def admin_error(

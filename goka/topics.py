@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from goka._config import client_config
-from goka._kafka_errors import ClientErrors, admin_error
+from goka._config import ClientErrors, client_config
+from goka._kafka_errors import admin_error
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
