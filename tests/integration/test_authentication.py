@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from goka.localkafka import LocalKafka
 from goka.pytest_plugin import local_kafka
 from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, RunningProcessor, unique
 from tests.support.clickcount import start_member
+from tests.support.serving import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -74,10 +74,7 @@ def test_the_right_password_processes_and_reads(kafka: LocalKafka) -> None:
                 emitter.emit_sync(key, "click")
         view = goka.View(brokers, goka.group_table(group), codec.Int64(), extra_config=config)
         with view:
-            deadline = time.monotonic() + TIMEOUT
-            while (view.get("a"), view.get("b")) != (2, 1):
-                assert time.monotonic() < deadline, "the counts never reached the view"
-                time.sleep(0.1)
+            wait_until(lambda: [view.get("a"), view.get("b")] == [2, 1], TIMEOUT, "the counts")
     finally:
         runner.stop()
 

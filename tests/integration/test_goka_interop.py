@@ -14,7 +14,6 @@ Kafka, every program an OS process:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ import goka
 from goka import codec
 from tests.conftest import ProcessGroup, RunningProcessor, unique
 from tests.support.goka_go import GokaGo, build
-from tests.support.serving import serving_line
+from tests.support.serving import serving_line, wait_until
 from viewsvc.client import Client, ReadError
 
 pytestmark = [
@@ -50,13 +49,6 @@ def goka_go(goka_brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield GokaGo(build(root), goka_brokers, processes, root)
     finally:
         processes.cleanup()
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {TIMEOUT}s: {what}"
-        time.sleep(0.2)
 
 
 class Views:
@@ -102,7 +94,7 @@ def goka_table(goka_go: GokaGo, goka_brokers: str, views: Views) -> GokaTable:
     goka_go.emit(clicks, [(k, "click") for k, n in CLICKS.items() for _ in range(n)], TIMEOUT)
     table = goka.group_table(group)
     read = views.reader(table, list(CLICKS))
-    wait_until(lambda: read() == CLICKS, "the Python view to see Goka's counts")
+    wait_until(lambda: read() == CLICKS, TIMEOUT, "the Python view to see Goka's counts")
     return GokaTable(table)
 
 
@@ -149,10 +141,10 @@ def test_python_processors_join_and_look_up_a_goka_table(
             for key in CLICKS:
                 emitter.emit_sync(f"q-{key}", key)
         joined = views.reader(goka.group_table(joiner), list(CLICKS))
-        wait_until(lambda: joined() == CLICKS, "the joining processor to copy Goka's counts")
+        wait_until(lambda: joined() == CLICKS, TIMEOUT, "the join to copy Goka's counts")
         looked_up = views.reader(goka.group_table(looker), [f"q-{k}" for k in CLICKS])
         expected = {f"q-{key}": count for key, count in CLICKS.items()}
-        wait_until(lambda: looked_up() == expected, "the lookup processor to find Goka's counts")
+        wait_until(lambda: looked_up() == expected, TIMEOUT, "the lookups to find Goka's counts")
     finally:
         for runner in runners:
             runner.stop()
@@ -177,7 +169,7 @@ def test_serve_view_answers_get_and_scan_over_a_goka_table(
             except ReadError:  # still recovering, or its announcement not read yet
                 return None
 
-        wait_until(lambda: answered() == expected, "serve-view to answer Goka's counts")
+        wait_until(lambda: answered() == expected, TIMEOUT, "serve-view to answer Goka's counts")
         assert {e.key: e.value for e in client.scan(goka_table.table)} == expected
 
 
@@ -212,7 +204,7 @@ def python_table(goka_brokers: str, views: Views) -> Iterator[PythonTable]:
                 emitter.emit_sync(key, value)
         table = goka.group_table(group)
         read = views.reader(table, list(VALUES))
-        wait_until(lambda: read() == VALUES, "the Python processor to store every value")
+        wait_until(lambda: read() == VALUES, TIMEOUT, "the Python processor to store every value")
         yield PythonTable(table, values_out)
     finally:
         runner.stop()
@@ -225,6 +217,7 @@ def test_goka_reads_a_python_table_and_stream(goka_go: GokaGo, python_table: Pyt
     goka_go.processor("copy", copier, "-input", python_table.stream, timeout=TIMEOUT)
     wait_until(
         lambda: goka_go.view(goka.group_table(copier), list(VALUES), TIMEOUT) == VALUES,
+        TIMEOUT,
         "Goka's processor to store the values the Python processor emitted",
     )
 
@@ -239,5 +232,6 @@ def test_goka_joins_a_python_table(
     goka_go.emit(by_key, [(key, "join") for key in VALUES], TIMEOUT)
     wait_until(
         lambda: goka_go.view(goka.group_table(joiner), list(VALUES), TIMEOUT) == VALUES,
+        TIMEOUT,
         "Goka's processor to join the Python table",
     )

@@ -35,6 +35,7 @@ from confluent_kafka.admin import AdminClient
 import goka
 from goka import codec
 from goka._delivery import DeliveryFuture
+from goka._kafka_errors import high_watermark
 from goka.localkafka import LocalKafka
 from tests.conftest import ProcessGroup
 from tests.support.serving import Deployment, Samples, wait_until
@@ -233,8 +234,7 @@ def views_caught_up(deployment: Deployment) -> dict[str, tuple[int, int]]:
 
     def caught_up() -> bool:
         for p in range(deployment.partitions):
-            tp = TopicPartition(deployment.table, p)
-            ends[p] = reader.get_watermark_offsets(tp, timeout=10)[1]
+            ends[p] = high_watermark(reader, TopicPartition(deployment.table, p), timeout=10)
         for view in deployment.views():
             rows, offsets, wiped = view_position(deployment.metrics_of(view.name), deployment.table)
             if offsets != ends:
