@@ -90,7 +90,11 @@ class MemberTable:
                 heartbeat = max(m.heartbeat for m in self._records.values())
                 silent = (now - latest).total_seconds()
                 if SILENT_HEARTBEATS * heartbeat < silent <= _hold(heartbeat):
-                    self._silence = (latest, now)  # past the hold, members expire as usual
+                    began = latest  # past the hold, members expire as usual
+                    last = self._silence
+                    if last is not None and now - last[1] <= _grace(heartbeat):
+                        began = last[0]  # a gap while resuming: one silence, not a new one
+                    self._silence = (began, now)
             known = self._records.get(member_id)
             if known is not None and info.sequence < known.sequence and _alive(known, now):
                 return False  # older than what we have (a dead member may come back anew)
@@ -158,8 +162,12 @@ def _resuming(member: MemberInfo, silence: tuple[datetime, datetime] | None, now
     be getting through."""
     if silence is None or member.last_heard > silence[0] or not _alive(member, silence[0]):
         return False
-    grace = max(MISSED_HEARTBEATS * member.heartbeat, RESUME_SECONDS)
-    return now - silence[1] <= timedelta(seconds=grace)
+    return now - silence[1] <= _grace(member.heartbeat)
+
+
+def _grace(heartbeat: float) -> timedelta:
+    """How long after a silence a member heard before it may take to be heard again."""
+    return timedelta(seconds=max(MISSED_HEARTBEATS * heartbeat, RESUME_SECONDS))
 
 
 def _alive(member: MemberInfo, now: datetime) -> bool:

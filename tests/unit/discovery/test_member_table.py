@@ -134,6 +134,22 @@ def test_members_get_through_one_after_the_other_once_a_silence_ends() -> None:
     assert [m.member_id for m in table.members(at)] == ["a", "b"]
 
 
+def test_a_second_gap_while_members_get_through_keeps_their_grace() -> None:
+    """The topic flows again, then pauses once more (the leader moves back) before every
+    member got through: the members heard before the first silence keep its grace."""
+    hb = 0.5
+    table = live_table(*((m, announcement(m, heartbeat=hb)) for m in ("a", "b")))
+    resumed = NOW + timedelta(seconds=10)
+    heard(table, "a", resumed, 2, heartbeat=hb)
+    again = resumed + timedelta(seconds=1.5)  # a gap of 1.5 s: a new silence by the rules
+    heard(table, "a", again, 3, heartbeat=hb)
+    assert [m.member_id for m in table.members(again)] == ["a", "b"]
+    later = again + timedelta(seconds=4.9)
+    heard(table, "a", later - timedelta(seconds=0.5), 4, heartbeat=hb)
+    heard(table, "a", later, 5, heartbeat=hb)
+    assert [m.member_id for m in table.members(later)] == ["a", "b"]
+
+
 def test_a_member_dead_before_a_silence_stays_dead_after_it() -> None:
     hb = 0.5
     table = live_table(
