@@ -1,8 +1,8 @@
 """The topics a group needs, checked and created before its processor joins the group.
 
 Inputs, loop topic and joined tables must be co-partitioned (same partition count); the group
-table is created compacted with that count, the loop topic with it too; output and
-dead-letter topics must exist.
+table is created compacted with that count, the loop topic with it too; looked-up tables,
+output and dead-letter topics must exist.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def prepare_topics(manager: TopicManager, graph: GroupGraph) -> tuple[int, dict[
                 "the processor of its group first"
             )
         counts[edge.table] = count
+    for lookup in graph.lookups:  # any partition count; must exist before the views start
+        if _partitions(manager, lookup.table) is None:
+            raise TopicError(
+                f"lookup table {lookup.table!r} of group {group!r} does not exist: start "
+                "the processor of its group first"
+            )
     if len(set(counts.values())) > 1:
         listing = ", ".join(f"{topic!r} has {count}" for topic, count in counts.items())
         raise TopicError(

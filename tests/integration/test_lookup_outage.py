@@ -55,12 +55,12 @@ def test_processor_with_lookup_survives_a_broker_outage(
     )
     with goka.Emitter(brokers, names_topic, codec.String()) as emitter:
         emitter.emit_sync("u1", "ann")
-    runners = [
-        RunningProcessor(goka.Processor(brokers, graph, extra_config=FAST_GROUP_CONFIG))
-        for graph in (names, greeter)
-    ]
+    runners = [RunningProcessor(goka.Processor(brokers, names, extra_config=FAST_GROUP_CONFIG))]
     try:
-        wait_for(brokers, names_table, {"u1": "ann"})
+        wait_for(brokers, names_table, {"u1": "ann"})  # the looked-up table exists from here
+        runners.append(
+            RunningProcessor(goka.Processor(brokers, greeter, extra_config=FAST_GROUP_CONFIG))
+        )
         with goka.Emitter(brokers, requests_topic, codec.String()) as emitter:
             emitter.emit_sync("r1", "u1")
         wait_for(brokers, goka.group_table(greeter_group), {"r1": "hello ann"})

@@ -162,6 +162,31 @@ def test_missing_input_topic_and_mismatched_table_are_refused(
     assert "has 3 partitions but 2 are needed: tables must be co-partitioned" in str(error)
 
 
+@pytest.mark.parametrize("edge", [goka.join, goka.lookup])
+def test_a_missing_joined_or_looked_up_table_is_refused_before_anything_is_created(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+    edge: Callable[..., Any],
+) -> None:
+    topic = topic_factory("events", partitions=2)
+    missing = goka.group_table(unique("never-started"))
+    group = unique("g")
+    graph = goka.define_group(
+        group,
+        goka.input(topic, codec.String(), count),
+        edge(missing, codec.String()),
+        goka.persist(codec.Int64()),
+    )
+    error = processor_factory(graph).join(60)
+    assert isinstance(error, ProcessorError)
+    kind = "joined" if edge is goka.join else "lookup"
+    assert f"{kind} table {missing!r} of group {group!r} does not exist: start the processor" in (
+        str(error)
+    )
+    assert goka.TopicManager(goka_brokers).partitions(goka.group_table(group)) is None
+
+
 @pytest.mark.parametrize("policy", ["compact,delete", "delete"])
 def test_a_table_topic_not_exactly_compacted_is_refused(
     goka_brokers: str,
