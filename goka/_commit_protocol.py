@@ -15,6 +15,10 @@ round trip (and the producer's linger) off the processing thread. A sealed batch
 are released, and before a visit or a decode failure returns. Any failure before that leaves
 its offsets uncommitted, as a failure of a single batch did.
 
+With ``guarantee="exactly_once"`` a batch is a Kafka transaction instead (see
+``goka._transactions``): steps 2 and 4 are one commit of the changelog, the emits and the
+input offsets, done before the next batch begins; step 3 follows it.
+
 The runner is also the ContextHost of the processor's callbacks.
 """
 
@@ -22,9 +26,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import TopicPartition
 
 from goka._crash_points import CrashPoints
 from goka._host import GraphHost, Headers
@@ -32,6 +39,7 @@ from goka._kafka_errors import raise_if_permanent
 from goka._partition import PartitionTask
 from goka._producer import BatchProducer, Deliveries, DeliveryTimedOut
 from goka._stall import MembershipInDoubt, StallGuard
+from goka._transactions import TransactionalProducer
 from goka.codec import Codec
 from goka.context import Context
 from goka.errors import CallbackFailed, CodecError, GokaError, ProcessorError
@@ -85,8 +93,13 @@ class BatchRunner(GraphHost):
         super().__init__(graph)
         self.table = graph.table
         self.metadata = metadata
-        """A client whose ``list_topics`` confirms a consumer error naming an unknown topic
-        (the input consumer; see ``raise_if_permanent``)."""
+        """The input consumer: its ``list_topics`` confirms a consumer error naming an
+        unknown topic (see ``raise_if_permanent``), its group metadata goes with the input
+        offsets of a transaction."""
+        self.transaction: TransactionalProducer | None = (
+            producer if isinstance(producer, TransactionalProducer) else None
+        )
+        """Exactly-once: each batch is one transaction (see ``goka._transactions``)."""
         self._views = lookups
         self._producer = producer
         self._partitioner = partitioner
@@ -163,6 +176,8 @@ class BatchRunner(GraphHost):
         committing them.
         """
         self._cache_limit = self._cache_entries // max(1, len(tasks))
+        if self.transaction is not None:
+            self.transaction.begin()
         touched: dict[int, PartitionTask] = {}
         self._filling = touched
         processed: dict[tuple[PartitionTask, str], int] = {}
@@ -247,6 +262,8 @@ class BatchRunner(GraphHost):
         """Run a visitor over ``keys`` and store the results; returns how many were visited."""
         touched: dict[int, PartitionTask] = {}
         self._filling = touched
+        if self.transaction is not None:
+            self.transaction.begin()
         visited = 0
         for task, raw_key in keys:
             self._call(callback, Context(self, task, _VISIT_MESSAGE, raw_key), meta, task)
@@ -307,6 +324,15 @@ class BatchRunner(GraphHost):
             task.batch_messages = task.batch_bytes = 0
         self._sealed = _SealedBatch(deliveries, counts, processed)
         self._filling = {}
+        if self.transaction is not None:  # committed now: the next batch is the next one
+            offsets = [
+                TopicPartition(topic, task.partition, offset)
+                for (task, topic), offset in processed.items()
+            ]
+            deadline = time.monotonic() + self._delivery_timeout
+            self.transaction.commit(offsets, self.metadata.consumer_group_metadata(), deadline)
+            self._crash.reached("after_commit")
+            stored += self.settle()
         return stored
 
     def settle(self) -> list[PartitionTask]:

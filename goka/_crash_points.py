@@ -6,6 +6,8 @@ With ``GOKA_CRASH_AT=<point>[:<n>]`` in its environment, a processor ends its pr
 
 - ``after_callbacks``: a batch's callbacks ran; nothing of it was sent;
 - ``after_changelog_produced``: its changelog was handed to the producer, not yet sent;
+- ``after_commit`` (exactly-once only): its transaction (changelog, emits, input offsets)
+  was committed; LMDB was not written;
 - ``after_delivery``: its changelog and emits were acknowledged; LMDB was not written;
 - ``after_store``: LMDB holds its writes and changelog offset; its input offsets were not
   committed.
@@ -24,7 +26,13 @@ from goka.errors import ConfigError
 __all__ = ["CRASH_EXIT_CODE", "ENV", "POINTS", "CrashPoints"]
 
 ENV = "GOKA_CRASH_AT"
-POINTS = ("after_callbacks", "after_changelog_produced", "after_delivery", "after_store")
+POINTS = (
+    "after_callbacks",
+    "after_changelog_produced",
+    "after_commit",
+    "after_delivery",
+    "after_store",
+)
 CRASH_EXIT_CODE = 86
 
 

@@ -15,6 +15,14 @@ otherwise be caught up one batch short. A processor recovering its own table par
 nobody else writes, waits for the EOF event only: starting on a store missing a batch would
 lose its updates, so it does not rely on any broker's ListOffsets answer.
 
+Table topics written in transactions (exactly-once processors) hold transaction markers,
+control records librdkafka reads but does not hand out; after a transaction the offset past
+the last record is one short of the partition's end. An EOF event carries the end, which the
+store then keeps as its offset, so a copy that has everything has no lag. Every reader uses
+``isolation.level=read_committed`` (librdkafka's default): records of aborted transactions
+are never applied, and an open transaction holds the end (the last stable offset) back until
+it is committed or aborted.
+
 Before reading on from a store's offset, the store is checked against its topic (see
 ``goka._stale_stores``): one that no longer matches is wiped and replayed from the start.
 
@@ -185,6 +193,11 @@ class RecoveryReader:
                 if error.code() == KafkaError._PARTITION_EOF:
                     if where in stores:
                         result.caught_up.add(where)
+                        # the end may lie past the last record, after a transaction's
+                        # marker: the store has applied everything up to it
+                        end = msg.offset()
+                        if end > max(last.get(where, -1) + 1, stores[where].offset() or 0):
+                            last[where] = end - 1
                     continue
                 if error.code() == KafkaError._AUTO_OFFSET_RESET and where in stores:
                     self._out_of_range(where, error)

@@ -38,6 +38,16 @@ from goka._producer import BatchProducer, DeliveryTimedOut
 from goka._reachability import Reachability
 from goka._recovery import RecoveryReader
 from goka._stall import MembershipInDoubt, StallGuard, message_timeout_ms, session_bounds
+from goka._transactions import (
+    AT_LEAST_ONCE,
+    EXACTLY_ONCE,
+    TRANSACTION_TIMEOUT_MS,
+    TransactionAborted,
+    TransactionalProducer,
+    check_guarantee,
+    transaction_config,
+    transactional_id,
+)
 from goka._visit import Visit
 from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
 from goka.graph import GroupGraph
@@ -73,6 +83,11 @@ record written after the partition moved to another member can be told apart."""
 _RECOVERING_POLL = 0.01
 """Seconds the loop waits for input while partitions recover beside running ones."""
 
+_DROPPED = (MembershipInDoubt, DeliveryTimedOut, TransactionAborted)
+"""Failures after which the batches not stored yet are dropped and processed again, without
+stopping the processor."""
+
+Guarantee = Literal["at_least_once", "exactly_once"]
 ProcessorState = Literal["idle", "starting", "running", "stopping", "stopped", "failed"]
 RebalanceCallback = Callable[[frozenset[int]], None]
 """Called with the partitions assigned to this instance after every rebalance."""
@@ -90,6 +105,14 @@ class Processor:
             decides the partition of emitted messages, and must be the one the producers of
             the inputs use.
         batch_size: messages consumed and committed together (default 10,000).
+        guarantee: ``"at_least_once"`` (default): a failure may process messages again;
+            ``"exactly_once"``: each batch's changelog, emitted messages and input offsets
+            are one Kafka transaction, and local storage is written only once it committed,
+            so every message affects the table and the outputs exactly once, as read by
+            ``read_committed`` consumers (librdkafka's default; see
+            ``goka._transactions``). Side effects of callbacks outside Kafka are not
+            covered. The producer's ``transactional.id`` is ``<group>-<group_instance_id>``
+            (or ``<group>-<member_id>``); ``transaction.timeout.ms`` defaults to 10 s.
         cache_entries: decoded group-table values kept in memory across batches, shared by
             the assigned partitions (default 100,000; 0: none), so that ``ctx.value()`` of
             a recently read or written key skips storage and its codec (Kafka Streams'
@@ -142,6 +165,7 @@ class Processor:
         storage: StorageFactory | None = None,
         partitioner: str = "murmur2",
         batch_size: int = 10_000,
+        guarantee: Guarantee = "at_least_once",
         cache_entries: int = 100_000,
         poll_timeout: float = 0.1,
         delivery_timeout: float = 60.0,
@@ -165,6 +189,18 @@ class Processor:
             )
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.guarantee = check_guarantee(guarantee)
+        if self.guarantee == EXACTLY_ONCE and "transactional.id" in (extra_config or {}):
+            raise ConfigError(
+                "transactional.id would apply to every client of the processor: it is "
+                "derived from the group and group_instance_id (or member_id)"
+            )
+        isolation = (extra_config or {}).get("isolation.level", "read_committed")
+        if self.guarantee == EXACTLY_ONCE and isolation != "read_committed":
+            raise ConfigError(
+                f"isolation.level={isolation} would read aborted transactions: exactly_once "
+                "needs read_committed (librdkafka's default)"
+            )
         if cache_entries < 0:
             raise ConfigError(f"cache_entries must be >= 0 (0: no cache), got {cache_entries}")
         if min(poll_timeout, delivery_timeout, stop_timeout) <= 0:
@@ -282,6 +318,7 @@ class Processor:
         if self._final_stats is not None:
             return {**self._final_stats, "state": self._state}
         assignment, runner = self._assignment, self._runner
+        producer = runner.transaction if runner is not None else None
         partitions = assignment.stats() if assignment is not None else {}
         reader = assignment.reader if assignment is not None else None
         unreachable = self.reachability.unreachable_for()
@@ -297,6 +334,9 @@ class Processor:
             "group": self.graph.group,
             "state": self._state,
             "group_instance_id": self.group_instance_id,
+            "guarantee": self.guarantee,
+            "transactions": producer.transactions if producer is not None else 0,
+            "aborted_transactions": producer.aborts if producer is not None else 0,
             "assignments": self.assignments,
             "failed_commits": self._commits.failed,
             "stalls": runner.guard.stalls if runner is not None else 0,
@@ -381,6 +421,16 @@ class Processor:
 
     # -- the loop ------------------------------------------------------------------------
 
+    def _producer(self) -> BatchProducer:
+        config = {**self._config, "enable.idempotence": True, "linger.ms": 5}
+        message_timeout = message_timeout_ms(self._config, self._delivery_timeout)
+        if self.guarantee == AT_LEAST_ONCE:
+            return BatchProducer({**config, "message.timeout.ms": message_timeout})
+        transactional = transactional_id(self.graph.group, self.group_instance_id, self.member_id)
+        return TransactionalProducer(
+            transaction_config(config, transactional, message_timeout), self._delivery_timeout
+        )
+
     def _run(self) -> None:
         manager = self._topic_manager()
         partitions, produced = prepare_topics(manager, self.graph)
@@ -389,14 +439,7 @@ class Processor:
         with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
             cleanup.callback(self._stop_lookups)
             self._start_lookups()
-            producer = BatchProducer(
-                {
-                    **self._config,
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                    "message.timeout.ms": message_timeout_ms(self._config, self._delivery_timeout),
-                }
-            )
+            producer = self._producer()
             cleanup.callback(producer.close, self._delivery_timeout)
             reader = None
             if self.graph.table is not None or self.graph.joins:
@@ -442,6 +485,7 @@ class Processor:
                     "enable.auto.offset.store": False,
                     "auto.offset.reset": "earliest",
                     "partition.assignment.strategy": "range",
+                    "isolation.level": "read_committed",  # librdkafka's default, made sure
                     "on_commit": self._on_commit,
                     **self.reachability.client_config(),
                     **static_membership(self.group_instance_id),
@@ -478,7 +522,7 @@ class Processor:
             self._state = "stopping"
             try:
                 runner.settle()
-            except (MembershipInDoubt, DeliveryTimedOut) as exc:
+            except _DROPPED as exc:
                 runner.drop()
                 _logger.warning(
                     "group %s: the last batch is not stored (%s); the next owner of its "
@@ -510,7 +554,7 @@ class Processor:
             messages = consume_available(consumer, self._batch_size, wait)
             # with nothing more to overlap with, the sealed batch is stored now
             stored = runner.run(messages, assignment.tasks) if messages else runner.settle()
-        except (MembershipInDoubt, DeliveryTimedOut) as exc:
+        except _DROPPED as exc:
             self._enter_doubt(consumer, runner, assignment, exc)
             return
         for task in stored:
@@ -628,6 +672,10 @@ class Processor:
         offsets = self._commits.due(wanted, sync=sync)
         if not offsets:
             return
+        if self.guarantee == EXACTLY_ONCE:  # committed with their batch's transaction
+            self._commits.sent(offsets)
+            self._commits.settled(None, offsets)
+            return
         if sync:
             self._commit_now(consumer, offsets)
             return
@@ -684,8 +732,27 @@ class Processor:
                 (GENERATION_HEADER, str(self.generation).encode()),
             ]
         self._in_doubt = False  # a new assignment: the group has this member again
+        if self.guarantee == EXACTLY_ONCE:
+            self._wait_for_stable_offsets(consumer, assigned)
         assignment.assign(consumer, assigned)
         self._notify_rebalance(assignment)
+
+    def _wait_for_stable_offsets(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        """Exactly-once: wait until no transaction of a previous owner that holds offsets of
+        these partitions is open (the broker answers read_committed offset requests only
+        then), before their tables recover: a zombie's transaction that commits after the
+        recovery ended would otherwise add changelog records the recovered store lacks."""
+        if not assigned:
+            return
+        timeout = 2 * int(self._config.get("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS))
+        try:
+            consumer.committed(assigned, timeout=timeout / 1000)
+        except KafkaException as exc:
+            raise ProcessorError(
+                f"group {self.graph.group!r}: the committed offsets of the assigned "
+                f"partitions did not become stable within {timeout / 1000:.0f}s (a "
+                f"transaction of a previous owner stays open): {exc.args[0].str()}"
+            ) from exc
 
     def _on_release(
         self,
@@ -728,7 +795,7 @@ class Processor:
             return True
         try:
             runner.settle()
-        except (MembershipInDoubt, DeliveryTimedOut) as exc:
+        except _DROPPED as exc:
             runner.drop()  # processed again by the next owner; nothing to stop for
             _logger.warning(
                 "group %s: the last batch is not stored before its partitions are released "

@@ -20,8 +20,15 @@ from discovery import DiscoveryConfig
 from examples._running import demo_brokers_option, run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
+from goka.processor import Guarantee
 from viewsvc import ServeConfig
-from viewsvc.cli.common_options import config_option, extra_config, setup_logging, topic_options
+from viewsvc.cli.common_options import (
+    config_option,
+    extra_config,
+    guarantee_option,
+    setup_logging,
+    topic_options,
+)
 from viewsvc.cli.server_options import given_server_flags, server_options, server_settings
 from viewsvc.server.metrics import Metrics
 
@@ -127,6 +134,7 @@ def emit(
 )
 @click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
 @click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@guarantee_option
 @topic_options
 @config_option
 def process(
@@ -146,6 +154,7 @@ def process(
     group_instance_id: str | None,
     stats_file: str | None,
     stats_interval: float,
+    guarantee: Guarantee,
     replication_factor: int,
     min_insync_replicas: int | None,
     config: tuple[str, ...],
@@ -196,6 +205,7 @@ def process(
             storage=goka.LMDBStorage(storage_dir),
             partitioner=partitioner,
             batch_size=batch_size,
+            guarantee=guarantee,
             hot_standby=hot_standby,
             standby_replicas=standby_replicas,
             recover_ahead=recover_ahead,

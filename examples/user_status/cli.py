@@ -31,7 +31,13 @@ from examples.user_status.app import (
     define_user_status,
 )
 from goka import codec
-from viewsvc.cli.common_options import config_option, extra_config, setup_logging, topic_options
+from viewsvc.cli.common_options import (
+    config_option,
+    extra_config,
+    guarantee_option,
+    setup_logging,
+    topic_options,
+)
 
 _PARTITIONERS = click.Choice(["murmur2", "fnv1a"])
 
@@ -152,6 +158,7 @@ def _wait_for_table(manager: goka.TopicManager, table: str, timeout: float, stop
     show_default=True,
     help="seconds the status service waits for the clicks table to exist",
 )
+@guarantee_option
 @topic_options
 @config_option
 def process(
@@ -166,6 +173,7 @@ def process(
     partitioner: str,
     batch_size: int,
     table_timeout: float,
+    guarantee: str,
     replication_factor: int,
     min_insync_replicas: int | None,
     config: tuple[str, ...],
@@ -184,6 +192,7 @@ def process(
     options: dict[str, Any] = {
         "partitioner": partitioner,
         "batch_size": batch_size,
+        "guarantee": guarantee,
         "extra_config": extra,
         **topics,
     }

@@ -18,10 +18,11 @@ from tests.conftest import RunningProcessor, unique
 pytestmark = pytest.mark.broker
 
 
-def committed(brokers: str, group: str, topic: str, partition: int) -> int:
+def committed(brokers: str, group: str, topic: str, partition: int, timeout: float = 10.0) -> int:
+    """The committed offset, once no transaction holding one is open (read_committed)."""
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
     try:
-        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=timeout)
         return int(tp.offset)
     finally:
         consumer.close()

@@ -2,7 +2,7 @@
 members must differ in their inputs (a rolling deploy that adds one):
 
     python -m tests.support.counting_member --brokers B --group G --input T [--input T2]
-        --storage DIR --stats-file F [--keep count|last]
+        --storage DIR --stats-file F [--keep count|last] [--guarantee exactly_once]
 
 Every message of every input adds 1 to its key's count in the group table, or with
 ``--keep last`` sets its key's value to the message (a number): replaying a message then
@@ -21,7 +21,9 @@ import click
 import goka
 from examples._running import run_processor
 from goka import codec
+from goka.processor import Guarantee
 from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup
+from viewsvc.cli.common_options import guarantee_option
 
 
 def count(ctx: goka.Context, msg: str) -> None:
@@ -44,13 +46,14 @@ def start_member(
     stats_file: Path,
     *,
     keep: str = "count",
+    guarantee: str = "at_least_once",
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """This module as a process of the test's ``processes``."""
     return processes.start(
         "-m", "tests.support.counting_member", "--brokers", brokers, "--group", group,
         *(arg for topic in inputs for arg in ("--input", topic)), "--keep", keep,
-        "--storage", str(storage), "--stats-file", str(stats_file),
+        "--storage", str(storage), "--stats-file", str(stats_file), "--guarantee", guarantee,
         env=env,
     )  # fmt: skip
 
@@ -62,8 +65,15 @@ def start_member(
 @click.option("--storage", required=True)
 @click.option("--stats-file", required=True)
 @click.option("--keep", type=click.Choice(sorted(KEEP)), default="count")
+@guarantee_option
 def main(
-    brokers: str, group: str, inputs: tuple[str, ...], storage: str, stats_file: str, keep: str
+    brokers: str,
+    group: str,
+    inputs: tuple[str, ...],
+    storage: str,
+    stats_file: str,
+    keep: str,
+    guarantee: Guarantee,
 ) -> None:
     graph = goka.define_group(
         group,
@@ -75,6 +85,7 @@ def main(
         graph,
         storage=goka.LMDBStorage(storage),
         batch_size=100,
+        guarantee=guarantee,
         extra_config=FAST_GROUP_CONFIG,
     )
     run_processor(processor, stats_file=stats_file, stats_interval=0.2)

@@ -18,6 +18,7 @@ __all__ = [
     "config_option",
     "connection_options",
     "extra_config",
+    "guarantee_option",
     "setup_logging",
     "topic_options",
 ]
@@ -28,6 +29,16 @@ config_option = click.option(
     multiple=True,
     metavar="KEY=VALUE",
     help="librdkafka setting (repeatable), e.g. session.timeout.ms=6000 or security.protocol=SSL",
+)
+
+guarantee_option = click.option(
+    "--guarantee",
+    type=click.Choice(["at_least_once", "exactly_once"]),
+    default="at_least_once",
+    show_default=True,
+    envvar="GOKA_GUARANTEE",
+    help="processing guarantee: exactly_once makes each batch one Kafka transaction "
+    "(also $GOKA_GUARANTEE)",
 )
 
 

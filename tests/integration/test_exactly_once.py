@@ -1,0 +1,185 @@
+"""Exactly-once processing (``guarantee="exactly_once"``): each batch is one Kafka
+transaction; read_committed readers see all of a batch or nothing of it."""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import goka
+from goka import codec
+from goka._kafka_errors import high_watermark
+from goka.errors import ConfigError, ProcessorError
+from tests.conftest import RunningProcessor, unique
+from tests.integration.test_processor_errors import committed
+from tests.support.serving import wait_until
+
+pytestmark = [
+    pytest.mark.broker,
+    pytest.mark.kafka_only("the dev broker (Tansu) has no transaction coordinator"),
+]
+
+TIMEOUT = 60.0
+EXACTLY_ONCE = {"guarantee": "exactly_once"}
+
+
+def read_all(brokers: str, topic: str, partitions: int, isolation: str) -> list[Any]:
+    """Every record of ``topic`` a consumer with ``isolation`` reads, to the end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": unique("reader"),
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    ended: set[int] = set()
+    records = []
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        deadline = time.monotonic() + TIMEOUT
+        while len(ended) < partitions:
+            assert time.monotonic() < deadline, f"{topic}: only partitions {ended} ended"
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                ended.add(msg.partition())
+                continue
+            records.append(msg)
+    finally:
+        consumer.close()
+    return records
+
+
+def ends(brokers: str, topic: str, partitions: int) -> dict[int, int]:
+    """The end offset of each partition, as a read_committed consumer sees it."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique("ends")})
+    try:
+        return {
+            p: high_watermark(consumer, TopicPartition(topic, p), TIMEOUT)
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def count(ctx: goka.Context, msg: str) -> None:
+    ctx.set_value((ctx.value() or 0) + 1)
+
+
+def test_counts_are_exact_and_views_see_the_committed_end(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    clicks = topic_factory("clicks", partitions=3)
+    group = unique("eos-count")
+    table = goka.group_table(group)
+    emitted = collections.Counter(f"user-{i % 30}" for i in range(500))
+    with goka.Emitter(goka_brokers, clicks, codec.String()) as emitter:
+        for i in range(500):
+            emitter.emit(f"user-{i % 30}", "click")
+    graph = goka.define_group(
+        group, goka.input(clicks, codec.String(), count), goka.persist(codec.Int64())
+    )
+    runner = processor_factory(graph, batch_size=50, **EXACTLY_ONCE)
+
+    def processed() -> bool:
+        partitions = runner.processor.stats()["partitions"]
+        return sum(p["messages_in"] for p in partitions.values()) == 500
+
+    wait_until(processed, TIMEOUT, "the processor processes every click")
+    stats = runner.processor.stats()
+    assert stats["guarantee"] == "exactly_once"
+    assert stats["transactions"] >= 500 // 50 // 3 and stats["aborted_transactions"] == 0
+    with goka.View(goka_brokers, table, codec.Int64()) as view:
+        assert view.wait_running(TIMEOUT)
+        assert dict(view.items()) == dict(emitted)
+        # the end of each table partition is past the last transaction's marker: the view's
+        # copy has applied everything up to it, so it has no lag
+        held = view.held()
+        assert {p: h.applied_offset for p, h in held.items()} == ends(goka_brokers, table, 3)
+        assert {p: h.lag for p, h in held.items()} == dict.fromkeys(range(3), 0)
+    assert {p: committed(goka_brokers, group, clicks, p) for p in range(3)} == {
+        p: runner.processor.stats()["partitions"][p]["input"][clicks]["offset"] for p in range(3)
+    }
+    assert runner.stop() is None
+
+
+def test_a_callback_that_raises_leaves_nothing_of_its_batch_visible(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    clicks = topic_factory("clicks", partitions=1)
+    alerts = topic_factory("alerts", partitions=1)
+    group = unique("eos-fail")
+
+    def count_and_alert(ctx: goka.Context, msg: str) -> None:
+        if msg == "boom":
+            # the emits before are out by now (linger.ms is 5): the broker
+            # has them, in the transaction that the failure aborts
+            time.sleep(1.0)
+            raise RuntimeError("the callback gave up")
+        ctx.set_value((ctx.value() or 0) + 1)
+        ctx.emit(alerts, ctx.key, msg)
+
+    graph = goka.define_group(
+        group,
+        goka.input(clicks, codec.String(), count_and_alert),
+        goka.output(alerts, codec.String()),
+        goka.persist(codec.Int64()),
+    )
+    with goka.Emitter(goka_brokers, clicks, codec.String()) as emitter:
+        for i in range(10):
+            emitter.emit_sync("k", f"first-{i}")
+    runner = processor_factory(graph, **EXACTLY_ONCE)
+    goka.TopicManager(goka_brokers).wait_for(goka.group_table(group), TIMEOUT)
+
+    def counted() -> bool:
+        with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
+            return view.wait_running(TIMEOUT) and view.get("k") == 10
+
+    wait_until(counted, TIMEOUT, "the first batch is committed")
+    # one transaction, so that they become visible to the processor at once: one batch
+    producer = Producer({"bootstrap.servers": goka_brokers, "transactional.id": unique("t")})
+    producer.init_transactions(TIMEOUT)
+    producer.begin_transaction()
+    for value in ["second-0", "second-1", "boom"]:
+        producer.produce(clicks, value.encode(), b"k")
+    producer.commit_transaction(TIMEOUT)
+    error = runner.join(TIMEOUT)
+    assert isinstance(error, ProcessorError) and "the callback gave up" in str(error)
+
+    table = goka.group_table(group)
+    visible = [m.value() for m in read_all(goka_brokers, alerts, 1, "read_committed")]
+    assert visible == [f"first-{i}".encode() for i in range(10)]
+    assert [m.value() for m in read_all(goka_brokers, table, 1, "read_committed")][-1] == b"10"
+    # the batch's records were written, in a transaction that was aborted
+    written = [m.value() for m in read_all(goka_brokers, alerts, 1, "read_uncommitted")]
+    assert written[10:] == [b"second-0", b"second-1"]
+    assert committed(goka_brokers, group, clicks, 0) == 10
+
+
+def test_exactly_once_settings_are_checked(goka_brokers: str) -> None:
+    graph = goka.define_group(
+        "g", goka.input("t", codec.String(), count), goka.persist(codec.Int64())
+    )
+    with pytest.raises(ConfigError, match="guarantee must be 'at_least_once'"):
+        goka.Processor(goka_brokers, graph, guarantee="exactly-once")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="transactional.id would apply to every client"):
+        goka.Processor(goka_brokers, graph, extra_config={"transactional.id": "x"}, **EXACTLY_ONCE)
+    with pytest.raises(ConfigError, match="exactly_once needs read_committed"):
+        goka.Processor(
+            goka_brokers,
+            graph,
+            extra_config={"isolation.level": "read_uncommitted"},
+            **EXACTLY_ONCE,
+        )
