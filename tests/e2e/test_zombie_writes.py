@@ -4,8 +4,9 @@ the final table equals the oracle.
 
 Every changelog record carries its writer and the writer's assignment generation (the time of
 the assignment, in ms); in each partition the generations must never go down, which a record
-of the stalled instance written after the takeover would do. The members keep each key's
-last value, so replays under at-least-once change nothing and the table must be exact.
+of the stalled instance written after the takeover would do. Under at-least-once the members
+keep each key's last value, so replays change nothing and the table must be exact; under
+exactly-once they count each key's messages, and every count must be exact.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 import goka
 from goka import codec
 from goka.processor import GENERATION_HEADER, WRITER_HEADER
 from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, unique
-from tests.support.clickcount import running
+from tests.support.clickcount import running, stats_of
 from tests.support.counting_member import start_member
 from tests.support.serving import wait_until
+from tests.support.topics import read_topic
 
 pytestmark = [
     pytest.mark.broker,
@@ -49,6 +50,7 @@ class SteadyEmitter:
 
     def __init__(self, brokers: str, topic: str) -> None:
         self.last: dict[str, int] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
         self._emitter = goka.Emitter(brokers, topic, codec.String())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -60,41 +62,28 @@ class SteadyEmitter:
             key = KEYS[seq % len(KEYS)]
             self._emitter.emit(key, str(seq))
             self.last[key] = seq
+            self.counts[key] += 1
             seq += 1
 
-    def stop(self) -> dict[str, int]:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
         self._emitter.close()
-        return dict(self.last)
 
 
 def changelog(brokers: str, topic: str) -> dict[int, list[tuple[str, int]]]:
-    """Per partition, (writer, generation) of every record, in offset order."""
-    consumer = Consumer(
-        {"bootstrap.servers": brokers, "group.id": unique("reader"), "enable.auto.commit": False}
-    )
-    try:
-        records: dict[int, list[tuple[str, int]]] = collections.defaultdict(list)
-        ends = {}
-        for p in range(PARTITIONS):
-            _, ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-        deadline = time.monotonic() + 60
-        while any(len(records[p]) < ends[p] for p in ends):
-            assert time.monotonic() < deadline, "the changelog was not read in time"
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            headers = dict(msg.headers() or [])
-            writer = headers[WRITER_HEADER].decode()
-            records[msg.partition()].append((writer, int(headers[GENERATION_HEADER])))
-        return records
-    finally:
-        consumer.close()
+    """Per partition, (writer, generation) of every committed record, in offset order."""
+    records: dict[int, list[tuple[str, int]]] = collections.defaultdict(list)
+    for msg in read_topic(brokers, topic, PARTITIONS):
+        headers = dict(msg.headers() or [])
+        writer = headers[WRITER_HEADER].decode()
+        records[msg.partition()].append((writer, int(headers[GENERATION_HEADER])))
+    return records
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
+    guarantee: str,
     goka_brokers: str,
     topic_factory: Callable[..., str],
     processes: ProcessGroup,
@@ -106,8 +95,9 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
     everything = {str(p) for p in range(PARTITIONS)}
 
     def start(name: str) -> subprocess.Popen[str]:
+        keep = "count" if guarantee == "exactly_once" else "last"
         return start_member(processes, goka_brokers, group, [clicks], tmp_path / name,
-                            stats[name], keep="last")  # fmt: skip
+                            stats[name], keep=keep, guarantee=guarantee)  # fmt: skip
 
     a = start("a")
     b = start("b")
@@ -132,17 +122,20 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
             os.kill(a.pid, signal.SIGCONT)
         time.sleep(SESSION_S)  # A runs again beside B, input still flowing
     finally:
-        expected = emitter.stop()
+        emitter.stop()
+    expected = dict(emitter.counts if guarantee == "exactly_once" else emitter.last)
     for member in (a, b):
         if member.poll() is not None:
             pytest.fail(f"a member exited: {member.communicate()[1][-3000:]}")
+    wait_until(lambda: stats_of(stats["a"]).get("dropped_batches", 0) >= 1, 30,
+               "A noticed its stall and dropped what it held")  # fmt: skip
 
     def table() -> dict[str, int]:
         with goka.View(goka_brokers, goka.group_table(group), codec.Int64()) as view:
             assert view.wait_running(30)
             return dict(view.items())
 
-    wait_until(lambda: table() == expected, 90, "the table equals the last value of each key")
+    wait_until(lambda: table() == expected, 90, f"the table holds {guarantee}'s exact values")
 
     records = changelog(goka_brokers, goka.group_table(group))
     a_writer = f":{a.pid}:"

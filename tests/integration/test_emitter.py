@@ -4,12 +4,10 @@ close, and the errors that name the fix."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 import goka
 from goka import codec
@@ -17,41 +15,11 @@ from goka._delivery import DeliveryFuture
 from goka.errors import CodecError, ConfigError, EmitterClosedError, GokaError, TopicError
 from goka.partitioner import fnv1a, murmur2
 from tests.conftest import unique
+from tests.support.topics import read_topic
 
 pytestmark = pytest.mark.broker
 
 READ_TIMEOUT = 30.0
-
-
-def read_topic(brokers: str, topic: str, partitions: int) -> list[Any]:
-    """Every message of ``topic``, read from the beginning up to the end of each partition."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": unique("test-reader"),
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 10,  # the end of a partition is reported sooner
-        }
-    )
-    try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        messages: list[Any] = []
-        at_end: set[int] = set()
-        deadline = time.monotonic() + READ_TIMEOUT
-        while len(at_end) < partitions:
-            assert time.monotonic() < deadline, f"read {len(messages)} messages, no end yet"
-            for msg in consumer.consume(10_000, 0.2):
-                error = msg.error()
-                if error is None:
-                    messages.append(msg)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(msg.partition())
-                else:
-                    raise AssertionError(f"consumer error: {error}")
-        return messages
-    finally:
-        consumer.close()
 
 
 def test_emit_sync_uses_murmur2_and_offsets_increase_per_partition(

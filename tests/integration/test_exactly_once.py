@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -18,6 +17,7 @@ from goka.errors import ConfigError, ProcessorError
 from tests.conftest import RunningProcessor, unique
 from tests.integration.test_processor_errors import committed
 from tests.support.serving import wait_until
+from tests.support.topics import read_topic
 
 pytestmark = [
     pytest.mark.broker,
@@ -26,36 +26,6 @@ pytestmark = [
 
 TIMEOUT = 60.0
 EXACTLY_ONCE = {"guarantee": "exactly_once"}
-
-
-def read_all(brokers: str, topic: str, partitions: int, isolation: str) -> list[Any]:
-    """Every record of ``topic`` a consumer with ``isolation`` reads, to the end."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": unique("reader"),
-            "isolation.level": isolation,
-            "enable.partition.eof": True,
-            "enable.auto.commit": False,
-        }
-    )
-    ended: set[int] = set()
-    records = []
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        deadline = time.monotonic() + TIMEOUT
-        while len(ended) < partitions:
-            assert time.monotonic() < deadline, f"{topic}: only partitions {ended} ended"
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error() is not None:
-                ended.add(msg.partition())
-                continue
-            records.append(msg)
-    finally:
-        consumer.close()
-    return records
 
 
 def ends(brokers: str, topic: str, partitions: int) -> dict[int, int]:
@@ -159,11 +129,11 @@ def test_a_callback_that_raises_leaves_nothing_of_its_batch_visible(
     assert isinstance(error, ProcessorError) and "the callback gave up" in str(error)
 
     table = goka.group_table(group)
-    visible = [m.value() for m in read_all(goka_brokers, alerts, 1, "read_committed")]
+    visible = [m.value() for m in read_topic(goka_brokers, alerts, 1)]  # read_committed
     assert visible == [f"first-{i}".encode() for i in range(10)]
-    assert [m.value() for m in read_all(goka_brokers, table, 1, "read_committed")][-1] == b"10"
+    assert [m.value() for m in read_topic(goka_brokers, table, 1)][-1] == b"10"
     # the batch's records were written, in a transaction that was aborted
-    written = [m.value() for m in read_all(goka_brokers, alerts, 1, "read_uncommitted")]
+    written = [m.value() for m in read_topic(goka_brokers, alerts, 1, isolation="read_uncommitted")]
     assert written[10:] == [b"second-0", b"second-1"]
     assert committed(goka_brokers, group, clicks, 0) == 10
 
