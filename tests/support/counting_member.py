@@ -3,6 +3,7 @@ members must differ in their inputs (a rolling deploy that adds one):
 
     python -m tests.support.counting_member --brokers B --group G --input T [--input T2]
         --storage DIR --stats-file F [--keep count|last] [--guarantee exactly_once]
+        [--output T]
 
 Every message of every input adds 1 to its key's count in the group table, or with
 ``--keep last`` sets its key's value to the message (a number): replaying a message then
@@ -47,6 +48,7 @@ def start_member(
     *,
     keep: str = "count",
     guarantee: str = "at_least_once",
+    output: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """This module as a process of the test's ``processes``."""
@@ -54,6 +56,7 @@ def start_member(
         "-m", "tests.support.counting_member", "--brokers", brokers, "--group", group,
         *(arg for topic in inputs for arg in ("--input", topic)), "--keep", keep,
         "--storage", str(storage), "--stats-file", str(stats_file), "--guarantee", guarantee,
+        *(("--output", output) if output is not None else ()),
         env=env,
     )  # fmt: skip
 
@@ -65,6 +68,7 @@ def start_member(
 @click.option("--storage", required=True)
 @click.option("--stats-file", required=True)
 @click.option("--keep", type=click.Choice(sorted(KEEP)), default="count")
+@click.option("--output", default=None, help="also emit every message (key, value) to this topic")
 @guarantee_option
 def main(
     brokers: str,
@@ -73,11 +77,21 @@ def main(
     storage: str,
     stats_file: str,
     keep: str,
+    output: str | None,
     guarantee: Guarantee,
 ) -> None:
+    callback = KEEP[keep]
+    if output is not None:
+        kept, target = callback, output
+
+        def callback(ctx: goka.Context, msg: str) -> None:
+            kept(ctx, msg)
+            ctx.emit(target, ctx.key, msg)
+
     graph = goka.define_group(
         group,
-        *(goka.input(topic, codec.String(), KEEP[keep]) for topic in inputs),
+        *(goka.input(topic, codec.String(), callback) for topic in inputs),
+        *([goka.output(output, codec.String())] if output is not None else []),
         goka.persist(codec.Int64()),
     )
     processor = goka.Processor(
