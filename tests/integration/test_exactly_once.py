@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 import goka
 from goka import codec
@@ -119,12 +119,10 @@ def test_a_callback_that_raises_leaves_nothing_of_its_batch_visible(
 
     wait_until(counted, TIMEOUT, "the first batch is committed")
     # one transaction, so that they become visible to the processor at once: one batch
-    producer = Producer({"bootstrap.servers": goka_brokers, "transactional.id": unique("t")})
-    producer.init_transactions(TIMEOUT)
-    producer.begin_transaction()
-    for value in ["second-0", "second-1", "boom"]:
-        producer.produce(clicks, value.encode(), b"k")
-    producer.commit_transaction(TIMEOUT)
+    tx = goka.Emitter(goka_brokers, clicks, codec.String(), transactional_id=unique("t"))
+    with tx, tx.transaction():
+        for value in ["second-0", "second-1", "boom"]:
+            tx.emit("k", value)
     error = runner.join(TIMEOUT)
     assert isinstance(error, ProcessorError) and "the callback gave up" in str(error)
 
@@ -153,3 +151,51 @@ def test_exactly_once_settings_are_checked(goka_brokers: str) -> None:
             extra_config={"isolation.level": "read_uncommitted"},
             **EXACTLY_ONCE,
         )
+
+
+def test_a_transactional_emitter_makes_its_messages_visible_at_the_commit_or_never(
+    goka_brokers: str, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("orders", partitions=2)
+    with goka.Emitter(
+        goka_brokers, topic, codec.String(), transactional_id=unique("orders")
+    ) as emitter:
+        with pytest.raises(ConfigError, match="emit inside 'with emitter.transaction\\(\\):'"):
+            emitter.emit("k", "outside")
+        with emitter.transaction():
+            futures = [emitter.emit(f"k{i}", f"committed-{i}") for i in range(4)]
+        offsets = {(f.result(TIMEOUT).partition, f.result(TIMEOUT).offset) for f in futures}
+        emitter.begin()
+        emitter.emit("k0", "aborted-0")
+        emitter.flush()  # at the broker, in a transaction that is then aborted
+        emitter.abort()
+        with pytest.raises(RuntimeError, match="the caller gave up"), emitter.transaction():
+            emitter.emit("k1", "aborted-1")
+            emitter.flush()
+            raise RuntimeError("the caller gave up")
+        with pytest.raises(ConfigError, match="no transaction is open"):
+            emitter.commit()
+        emitter.begin()
+        emitter.emit("k2", "left-open")
+        emitter.flush()
+    # close() aborted the open transaction
+    committed_values = read_topic(goka_brokers, topic, 2)
+    assert sorted(m.value() for m in committed_values) == [
+        f"committed-{i}".encode() for i in range(4)
+    ]
+    assert {(m.partition(), m.offset()) for m in committed_values} == offsets
+    everything = read_topic(goka_brokers, topic, 2, isolation="read_uncommitted")
+    assert sorted(m.value() for m in everything) == sorted(
+        [f"committed-{i}".encode() for i in range(4)] + [b"aborted-0", b"aborted-1", b"left-open"]
+    )
+
+
+def test_transactional_emitter_settings_are_checked(
+    goka_brokers: str, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("orders", partitions=1)
+    with pytest.raises(ConfigError, match="transactional_id must be a non-empty string"):
+        goka.Emitter(goka_brokers, topic, codec.String(), transactional_id="")
+    plain = goka.Emitter(goka_brokers, topic, codec.String())
+    with plain, pytest.raises(ConfigError, match="begin\\(\\) needs Emitter"):
+        plain.begin()
