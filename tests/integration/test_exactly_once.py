@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -14,10 +15,11 @@ import goka
 from goka import codec
 from goka._kafka_errors import high_watermark
 from goka.errors import ConfigError, ProcessorError
-from tests.conftest import RunningProcessor, unique
+from tests.conftest import ProcessGroup, RunningProcessor, unique
 from tests.integration.test_processor_errors import committed
-from tests.support.serving import wait_until
+from tests.support.serving import Deployment, wait_until
 from tests.support.topics import read_topic
+from viewsvc.client import Client
 
 pytestmark = [
     pytest.mark.broker,
@@ -199,3 +201,38 @@ def test_transactional_emitter_settings_are_checked(
     plain = goka.Emitter(goka_brokers, topic, codec.String())
     with plain, pytest.raises(ConfigError, match="begin\\(\\) needs Emitter"):
         plain.begin()
+
+
+def test_read_your_writes_with_the_offsets_of_a_committed_transaction(
+    goka_brokers: str, tmp_path: Path
+) -> None:
+    deployment = Deployment(goka_brokers, ProcessGroup(), tmp_path, partitions=3)
+    try:
+        deployment.start_processors(2, "--guarantee", "exactly_once")
+        deployment.start_view_and_router()
+        deployment.wait_settled(TIMEOUT)
+        emitter = goka.Emitter(
+            goka_brokers, deployment.topic, codec.String(), transactional_id=unique("clicks")
+        )
+        with Client([deployment.nodes["router"].endpoint], timeout=TIMEOUT) as client, emitter:
+            assert client.wait_ready(TIMEOUT)
+            for round_ in range(1, 6):
+                with emitter.transaction():
+                    futures = [emitter.emit(f"user-{i}", "click") for i in range(4)]
+                written = [future.result(TIMEOUT) for future in futures]
+                for i, delivery in enumerate(written):
+                    # the offset of a message in a committed transaction: answered by the
+                    # active owner once it has processed it, never before
+                    result = client.get(
+                        deployment.table,
+                        f"user-{i}".encode(),
+                        consistency="active",
+                        min_offsets={delivery.partition: delivery.offset},
+                        min_offsets_topic=deployment.topic,
+                    )
+                    assert (result.value, result.partition) == (
+                        str(round_).encode(),
+                        delivery.partition,
+                    )
+    finally:
+        deployment.close()
