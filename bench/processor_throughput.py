@@ -3,7 +3,7 @@ next to a hand-written reference loop doing the same work without the library.
 
     python bench/processor_throughput.py [--brokers B | --kafka] [--messages 1000000]
         [--keys 10000] [--partitions 8] [--batch-size 10000] [--hot-standby] [--runs 1]
-        [--reference-defaults] [--lmdb durable|fast] [--record]
+        [--reference-defaults] [--lmdb durable|fast] [--guarantee exactly_once] [--record]
 
 The broker: the Tansu dev broker started for the run by default, ``--kafka`` a real Apache
 Kafka started for the run (``goka.localkafka``, one KRaft node on this machine), or
@@ -49,7 +49,14 @@ time (a broker started here; 0 with ``--brokers``).
 ``ratio`` = ``msgs_per_s`` / ``reference_msgs_per_s`` (``assigned_ratio``, ``steady_ratio``
 the same for the other rates). Targets: on Kafka (``--kafka``, or ``--brokers``, taken for a
 Kafka) ratio >= 1.0: the library at least as fast as the loop one would write by hand; on
-the dev broker at least 100,000 msgs/s. The last line printed is JSON (``msgs_per_s``,
+the dev broker at least 100,000 msgs/s.
+
+With ``--guarantee exactly_once`` the processor runs exactly-once (one transaction per batch
+of up to ``--batch-size`` messages, the commit interval is the time of a batch) and the
+reference is the same processor at least once, in a group of its own; the target is a ratio
+of at least 0.5, and ``transactions``/``ms_per_transaction`` are reported.
+
+The last line printed is JSON (``msgs_per_s``,
 ``reference_msgs_per_s``, ``ratio``, ...); with ``--record`` a dated section is added to the
 processor_throughput section of bench/RESULTS.md.
 """
@@ -85,6 +92,8 @@ from goka.processor import INPUT_CONSUMER_DEFAULTS  # noqa: E402
 
 RATIO_TARGET = 1.0
 """On Kafka: processor msgs/s at least this multiple of the reference loop's."""
+EXACTLY_ONCE_TARGET = 0.5
+"""With ``--guarantee exactly_once``: at least this multiple of the at-least-once rate."""
 RATE_TARGET = 100_000
 """On the dev broker: processor msgs/s at least this."""
 POLL = 0.005
@@ -213,13 +222,20 @@ def table_total(brokers: str, table: str, args: argparse.Namespace) -> int:
 # -- the two readers --------------------------------------------------------------------------
 
 
-def run_processor(broker: Broker, topic: str, group: str, args: argparse.Namespace) -> Timing:
+TRANSACTIONS: dict[str, int] = {}
+"""Per group, the transactions its exactly-once processor committed."""
+
+
+def run_processor(
+    broker: Broker, topic: str, group: str, args: argparse.Namespace, guarantee: str
+) -> Timing:
     with tempfile.TemporaryDirectory(prefix="goka-bench-") as storage:
         processor = goka.Processor(
             broker.bootstrap,
             define_clickcount(topic, group),
             storage=goka.LMDBStorage(storage, durable=args.lmdb == "durable"),
             batch_size=args.batch_size,
+            guarantee=guarantee,  # type: ignore[arg-type]  # argparse checked it
             hot_standby=args.hot_standby,
         )
 
@@ -231,10 +247,11 @@ def run_processor(broker: Broker, topic: str, group: str, args: argparse.Namespa
 
         thread, errors = in_thread(processor.run)
         try:
-            timing = watch(progress, errors, args, broker, "processor")
+            timing = watch(progress, errors, args, broker, f"processor ({guarantee})")
         finally:
             processor.stop()
             thread.join(60)
+            TRANSACTIONS[group] = processor.stats()["transactions"]
         if errors:
             raise errors[0]
     total = table_total(broker.bootstrap, goka.group_table(group), args)
@@ -378,11 +395,19 @@ def run_reference(broker: Broker, topic: str, changelog: str, args: argparse.Nam
 # -- report -----------------------------------------------------------------------------------
 
 
+REFERENCE = {
+    "at_least_once": "the hand-written loop",
+    "exactly_once": "the processor with guarantee='at_least_once'",
+}
+
+
 @dataclass(frozen=True)
 class Round:
     order: tuple[str, str]
     processor: Timing
     reference: Timing
+    transactions: int
+    """The transactions of the processor's run (exactly-once)."""
 
     @property
     def ratio(self) -> float:
@@ -397,8 +422,10 @@ class Round:
         return self.processor.steady_per_s / self.reference.steady_per_s
 
 
-def verdict(broker: Broker, msgs_per_s: float, ratio: float) -> tuple[str, bool]:
+def verdict(broker: Broker, msgs_per_s: float, ratio: float, guarantee: str) -> tuple[str, bool]:
     """The target that applies on ``broker`` and whether it is met."""
+    if guarantee == "exactly_once":
+        return f"ratio >= {EXACTLY_ONCE_TARGET} (of at-least-once)", ratio >= EXACTLY_ONCE_TARGET
     if broker.kind == "tansu":
         return f"msgs_per_s >= {RATE_TARGET:,} (dev broker)", msgs_per_s >= RATE_TARGET
     return f"ratio >= {RATIO_TARGET:.1f} (Kafka)", ratio >= RATIO_TARGET
@@ -412,10 +439,17 @@ def summary(
 
     msgs_per_s = median(lambda r: r.processor.per_s)
     ratio = median(lambda r: r.ratio)
-    target, met = verdict(broker, msgs_per_s, ratio)
+    target, met = verdict(broker, msgs_per_s, ratio, args.guarantee)
+    transactions = median(lambda r: r.transactions)
     return {
         "benchmark": "processor_throughput",
         "broker": broker.description,
+        "guarantee": args.guarantee,
+        "reference": REFERENCE[args.guarantee],
+        "transactions": round(transactions),
+        "ms_per_transaction": round(1000 * median(lambda r: r.processor.seconds) / transactions, 1)
+        if transactions
+        else None,
         "messages": args.messages,
         "keys": args.keys,
         "partitions": args.partitions,
@@ -486,18 +520,31 @@ def record(
 ) -> None:
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "python bench/processor_throughput.py " + shlex.join(sys.argv[1:])
+    exactly_once = args.guarantee == "exactly_once"
+    reference = "the at-least-once processor" if exactly_once else "the reference loop"
+    reader = "exactly-once processor" if exactly_once else "processor"
+    transactions = (
+        f" ({result['transactions']:,} transactions, one per batch: "
+        f"{result['ms_per_transaction']} ms each)"
+        if exactly_once
+        else ""
+    )
     section = (
-        f"\n### {started}, {broker.description.split(' (', 1)[0]}, with the reference loop\n\n"
+        f"\n### {started}, {broker.description.split(' (', 1)[0]}, with {reference}\n\n"
         f"- Machine: {result['machine']}\n"
         f"- Date: {started}\n"
         f"- Broker: {broker.description}\n"
         f"- Command: `.venv/bin/{command.strip()}` ({args.messages:,} messages over "
         f"{args.keys:,} keys, {args.partitions} partitions, batch size {args.batch_size:,}"
-        f"{', hot standby' if args.hot_standby else ''}, LMDB {args.lmdb}; the reference's "
-        f"consumer with "
-        f"{result['reference_consumer']}; emit {result['emit_msgs_per_s']:,} msgs/s)\n\n"
+        f"{', hot standby' if args.hot_standby else ''}, LMDB {args.lmdb}; the reference: "
+        + (
+            "the same processor at least once, in a group of its own"
+            if exactly_once
+            else f"the hand-written loop, its consumer with {result['reference_consumer']}"
+        )
+        + f"; emit {result['emit_msgs_per_s']:,} msgs/s)\n\n"
         f"{runs_table(rounds)}\n\n"
-        f"**processor {result['msgs_per_s']:,} msgs/s, reference loop "
+        f"**{reader} {result['msgs_per_s']:,} msgs/s{transactions}, {reference} "
         f"{result['reference_msgs_per_s']:,} msgs/s: ratio {result['ratio']:.2f} (from the "
         f"assignment {result['assigned_ratio']:.2f}, steady {result['steady_ratio']:.2f}); "
         f"target {result['target']}: {'pass' if result['met'] else 'FAIL'}**\n"
@@ -515,7 +562,9 @@ def run(args: argparse.Namespace, broker: Broker) -> tuple[float, list[Round]]:
     # is read can answer a first fetch with an error (its leader not known yet), and the
     # consumer's retry backoff would be counted in the clock
     groups = [f"bench-counter-{suffix}-{i}" for i in range(args.runs)]
-    changelogs = [f"bench-reference-{suffix}-{i}-table" for i in range(args.runs)]
+    # under exactly-once, the reference is the at-least-once processor, in groups of its own
+    reference_groups = [f"bench-reference-{suffix}-{i}" for i in range(args.runs)]
+    changelogs = list(map(goka.group_table, reference_groups))
     manager = goka.TopicManager(broker.bootstrap)
     manager.ensure_stream(topic, args.partitions)
     for table in [*map(goka.group_table, groups), *changelogs]:
@@ -525,12 +574,21 @@ def run(args: argparse.Namespace, broker: Broker) -> tuple[float, list[Round]]:
     rounds = []
     for index in range(args.runs):
         order = ("processor", "reference") if index % 2 == 0 else ("reference", "processor")
+        reference: Callable[[], Timing] = functools.partial(
+            run_reference, broker, topic, changelogs[index], args
+        )
+        if args.guarantee == "exactly_once":
+            reference = functools.partial(
+                run_processor, broker, topic, reference_groups[index], args, "at_least_once"
+            )
         readers: dict[str, Callable[[], Timing]] = {
-            "processor": functools.partial(run_processor, broker, topic, groups[index], args),
-            "reference": functools.partial(run_reference, broker, topic, changelogs[index], args),
+            "processor": functools.partial(
+                run_processor, broker, topic, groups[index], args, args.guarantee
+            ),
+            "reference": reference,
         }
         timings = {name: readers[name]() for name in order}
-        done = Round(order, timings["processor"], timings["reference"])
+        done = Round(order, timings["processor"], timings["reference"], TRANSACTIONS[groups[index]])
         rounds.append(done)
         for name, t in (("processor", done.processor), ("reference", done.reference)):
             print(
@@ -572,6 +630,13 @@ def main() -> None:
         choices=["durable", "fast"],
         default="durable",
         help="the processor's LMDBStorage durability (default durable, as the library's)",
+    )
+    parser.add_argument(
+        "--guarantee",
+        choices=["at_least_once", "exactly_once"],
+        default="at_least_once",
+        help="the processor's guarantee; with exactly_once the reference is the "
+        "at-least-once processor (target: half its rate)",
     )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
