@@ -17,9 +17,10 @@ from goka._kafka_errors import high_watermark
 from goka.errors import ConfigError, ProcessorError
 from tests.conftest import ProcessGroup, RunningProcessor, unique
 from tests.integration.test_processor_errors import committed
-from tests.support.serving import Deployment, wait_until
+from tests.support.serving import Deployment, free_port, scrape, wait_until
 from tests.support.topics import read_topic
 from viewsvc.client import Client
+from viewsvc.server.metrics import Metrics
 
 pytestmark = [
     pytest.mark.broker,
@@ -71,6 +72,24 @@ def test_counts_are_exact_and_views_see_the_committed_end(
     stats = runner.processor.stats()
     assert stats["guarantee"] == "exactly_once"
     assert stats["transactions"] >= 500 // 50 // 3 and stats["aborted_transactions"] == 0
+    metrics, port = Metrics(), free_port()
+    metrics.watch_processor(runner.processor)
+    metrics.serve(port, "127.0.0.1")
+    try:
+        samples = scrape(port)
+    finally:
+        metrics.close()
+    assert samples[("goka_processor_guarantee", (("group", group), ("guarantee", "exactly_once")))]
+    transactions = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "goka_processor_transactions_total"
+    }
+    committed_transactions = runner.processor.stats()["transactions"]
+    assert transactions == {
+        (("group", group), ("outcome", "aborted")): 0,
+        (("group", group), ("outcome", "committed")): committed_transactions,
+    }
     with goka.View(goka_brokers, table, codec.Int64()) as view:
         assert view.wait_running(TIMEOUT)
         assert dict(view.items()) == dict(emitted)
@@ -209,6 +228,7 @@ def test_read_your_writes_with_the_offsets_of_a_committed_transaction(
     deployment = Deployment(goka_brokers, ProcessGroup(), tmp_path, partitions=3)
     try:
         deployment.start_processors(2, "--guarantee", "exactly_once")
+        wait_until(lambda: len(deployment.active_owners()) == 3, TIMEOUT, "every partition running")
         deployment.start_view_and_router()
         deployment.wait_settled(TIMEOUT)
         emitter = goka.Emitter(

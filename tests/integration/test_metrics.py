@@ -249,6 +249,10 @@ def test_a_processor_that_does_not_serve_exports_its_processing(
         assert len(select(samples, "goka_partition_lag", table=table)) == PARTITIONS
         assert len(select(samples, "goka_recovery_seconds", group=group)) == PARTITIONS
         assert not select(samples, "viewsvc_requests_total"), "no server, no calls"
+        assert select(samples, "goka_processor_guarantee", group=group) == {
+            (("group", group), ("guarantee", "at_least_once")): 1.0
+        }
+        assert total(samples, "goka_processor_transactions_total", group=group) == 0
     finally:
         processes.cleanup()
         goka.TopicManager(goka_brokers).delete([table])

@@ -93,6 +93,7 @@ class Metrics:
         if self._http is not None:
             server, thread = self._http
             server.shutdown()
+            server.server_close()  # shutdown() only ends the loop; this frees the port
             thread.join(5)
             self._http = None
 
@@ -238,10 +239,24 @@ class _ProcessorCollector(Collector):
             "How long the partition's last recovery took (absent while recovering)",
             labels=["group", "partition"],
         )
-        for partition, info in self._processor.stats()["partitions"].items():
+        stats = self._processor.stats()
+        for partition, info in stats["partitions"].items():
             labels = [group, str(partition)]
             processed.add_metric(labels, info.get("messages_in", 0))
             recovered.add_metric(labels, info.get("recovered_records", 0))
             if info.get("recovery_seconds") is not None:
                 seconds.add_metric(labels, info["recovery_seconds"])
-        yield from (processed, recovered, seconds)
+        guarantee = GaugeMetricFamily(
+            "goka_processor_guarantee",
+            "1 for the processing guarantee the processor runs with",
+            labels=["group", "guarantee"],
+        )
+        guarantee.add_metric([group, stats["guarantee"]], 1)
+        transactions = CounterMetricFamily(
+            "goka_processor_transactions",
+            "Batches committed as Kafka transactions (exactly-once), and those aborted",
+            labels=["group", "outcome"],
+        )
+        transactions.add_metric([group, "committed"], stats["transactions"])
+        transactions.add_metric([group, "aborted"], stats["aborted_transactions"])
+        yield from (processed, recovered, seconds, guarantee, transactions)
