@@ -42,7 +42,7 @@ def test_a_restart_after_a_crash_at_each_step_loses_nothing(
     crash_and_restart(point, "at_least_once", goka_brokers, topic_factory, processes, tmp_path)
 
 
-@pytest.mark.kafka_only("the dev broker (Tansu) has no transaction coordinator")
+@pytest.mark.kafka_only("Tansu shows read_committed readers aborted transactions")
 @pytest.mark.parametrize("point", POINTS)
 def test_exactly_once_counts_exactly_after_a_crash_at_each_step(
     point: str,

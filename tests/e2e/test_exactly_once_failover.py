@@ -25,7 +25,7 @@ from tests.support.topics import read_topic
 pytestmark = [
     pytest.mark.broker,
     pytest.mark.slow,
-    pytest.mark.kafka_only("the dev broker (Tansu) has no transaction coordinator"),
+    pytest.mark.kafka_only("Tansu shows read_committed readers aborted transactions"),
 ]
 
 PARTITIONS = 6

@@ -24,7 +24,7 @@ from viewsvc.server.metrics import Metrics
 
 pytestmark = [
     pytest.mark.broker,
-    pytest.mark.kafka_only("the dev broker (Tansu) has no transaction coordinator"),
+    pytest.mark.kafka_only("Tansu shows read_committed readers aborted transactions"),
 ]
 
 TIMEOUT = 60.0
