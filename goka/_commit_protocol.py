@@ -41,8 +41,8 @@ from goka._producer import BatchProducer, Deliveries, DeliveryTimedOut
 from goka._stall import MembershipInDoubt, StallGuard
 from goka._transactions import TransactionalProducer
 from goka.codec import Codec
-from goka.context import Context
-from goka.errors import CallbackFailed, CodecError, GokaError, ProcessorError
+from goka.context import Completion, Context
+from goka.errors import CallbackFailed, CodecError, ConfigError, GokaError, ProcessorError
 from goka.graph import Callback, GroupGraph, InputEdge
 from goka.partitioner import Partitioner
 
@@ -145,6 +145,15 @@ class BatchRunner(GraphHost):
 
     def _lookup(self, table: str, codec: Codec[Any], key: str) -> Any:
         return self._views[table].get(key)
+
+    def defer_commit(self, task: PartitionTask, msg: Any) -> Completion:
+        if self.transaction is not None:
+            raise ConfigError(
+                "ctx.defer_commit() is not available with guarantee='exactly_once': a "
+                "batch's input offsets are committed in its transaction, which cannot wait "
+                "for work outside Kafka; use at_least_once for deferred completions"
+            )
+        return super().defer_commit(task, msg)
 
     def _completion_failed(self, where: str, error: BaseException) -> None:
         self.fail(error)

@@ -172,7 +172,8 @@ class Context:
         The input offset is committed only once every deferred completion of this message,
         and of all earlier messages of its partition, has been called. ``done(error)`` with
         an exception stops the processor with that error. ``done`` may be called from any
-        thread, once.
+        thread, once. Not available with ``guarantee="exactly_once"`` (raises ConfigError):
+        a batch's offsets are committed in its transaction.
         """
         return self._host.defer_commit(self._task, self._msg)
 

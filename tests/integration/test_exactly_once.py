@@ -157,6 +157,24 @@ def test_a_callback_that_raises_leaves_nothing_of_its_batch_visible(
     assert committed(goka_brokers, group, clicks, 0) == 10
 
 
+def test_defer_commit_is_refused_under_exactly_once(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    clicks = topic_factory("clicks", partitions=1)
+
+    def deferring(ctx: goka.Context, msg: str) -> None:
+        ctx.defer_commit()
+
+    graph = goka.define_group(unique("eos-defer"), goka.input(clicks, codec.String(), deferring))
+    with goka.Emitter(goka_brokers, clicks, codec.String()) as emitter:
+        emitter.emit_sync("k", "v")
+    error = processor_factory(graph, **EXACTLY_ONCE).join(TIMEOUT)
+    assert isinstance(error, ProcessorError)
+    assert "ctx.defer_commit() is not available with guarantee='exactly_once'" in str(error)
+
+
 def test_exactly_once_settings_are_checked(goka_brokers: str) -> None:
     graph = goka.define_group(
         "g", goka.input("t", codec.String(), count), goka.persist(codec.Int64())
