@@ -51,6 +51,10 @@ class Assignment:
     partition_count: int
     cache: bool = False
     """Give running partitions a value cache (see ``PartitionTask.cache``)."""
+    incremental: bool = False
+    """The group protocol hands partitions out incrementally (KIP-848's ``consumer``
+    protocol): each rebalance callback lists only what is added or taken away, and the
+    partitions that stay keep running through it."""
     on_change: Callable[[], None] = lambda: None
     """Called after partitions are assigned, released, or start running."""
     tasks: dict[int, PartitionTask] = field(default_factory=dict)
@@ -58,6 +62,8 @@ class Assignment:
     """Assigned partitions that are not processed because the assignment gave this member
     only some inputs' partition N (partition -> the inputs assigned): co-partitioning or
     nothing, never two writers of one table partition."""
+    _assigned: set[tuple[str, int]] = field(default_factory=set)
+    """The input topic partitions assigned to this member now."""
     _stores: dict[int, _Stores] = field(default_factory=dict)
     _standby: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,14 +112,26 @@ class Assignment:
 
     # -- rebalances ---------------------------------------------------------------------
 
+    def _topics_of(self, partition: int) -> list[str]:
+        return sorted({topic for topic, number in self._assigned if number == partition})
+
     def assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
-        consumer.assign(assigned)
+        """Take ``assigned`` on: the whole assignment (classic protocol) or what it adds
+        (incremental); a partition recovers once every input's partition of its number is
+        assigned here."""
+        added = {(tp.topic, tp.partition) for tp in assigned}
+        if self.incremental:
+            consumer.incremental_assign(assigned)
+            self._assigned |= added
+        else:
+            consumer.assign(assigned)
+            self._assigned = added
         consumer.pause(assigned)
-        partitions = sorted({tp.partition for tp in assigned})
+        partitions = sorted({tp.partition for tp in assigned} - set(self.tasks))
         idle = self._idle()
         started = []
         for partition in partitions:
-            topics = sorted({tp.topic for tp in assigned if tp.partition == partition})
+            topics = self._topics_of(partition)
             if topics != sorted(set(self.inputs)):
                 self.split[partition] = topics
                 _logger.error(
@@ -129,6 +147,7 @@ class Assignment:
                     partition,
                 )
                 continue
+            self.split.pop(partition, None)
             self._standby.discard(partition)
             stores = self._open(partition)
             task = PartitionTask(
@@ -147,8 +166,23 @@ class Assignment:
             self._wake_fetchers(consumer, started)
         self.on_change()
 
-    def release(self, partitions: list[int]) -> list[PartitionTask]:
-        """Stop processing ``partitions`` (revoked or lost); returns their tasks."""
+    def unassign(self, consumer: Consumer, revoked: list[TopicPartition]) -> list[PartitionTask]:
+        """Give ``revoked`` up (all of the assignment under the classic protocol): their
+        partitions stop processing; returns their tasks. A partition some of whose inputs
+        stay assigned stays paused (``split``) until the rest comes back."""
+        taken = {(tp.topic, tp.partition) for tp in revoked}
+        if self.incremental:
+            consumer.incremental_unassign(revoked)
+        self._assigned -= taken
+        numbers = sorted({partition for _, partition in taken})
+        released = self._release(numbers)
+        for partition in numbers:
+            remaining = self._topics_of(partition)
+            if remaining:
+                self.split[partition] = remaining
+        return released
+
+    def _release(self, partitions: list[int]) -> list[PartitionTask]:
         released = []
         for partition in partitions:
             self.split.pop(partition, None)

@@ -31,6 +31,7 @@ from goka._commits import CommitLedger
 from goka._config import client_config, static_membership
 from goka._consume import consume_available
 from goka._crash_points import CrashPoints
+from goka._group_protocol import check_group_protocol, group_config, resolve_group_protocol
 from goka._group_topics import prepare_topics
 from goka._partition import PartitionTask
 from goka._processor_table import ProcessorTable
@@ -88,6 +89,7 @@ _DROPPED = (MembershipInDoubt, DeliveryTimedOut, TransactionAborted)
 stopping the processor."""
 
 Guarantee = Literal["at_least_once", "exactly_once"]
+GroupProtocol = Literal["classic", "consumer", "auto"]
 ProcessorState = Literal["idle", "starting", "running", "stopping", "stopped", "failed"]
 RebalanceCallback = Callable[[frozenset[int]], None]
 """Called with the partitions assigned to this instance after every rebalance."""
@@ -113,6 +115,12 @@ class Processor:
             ``goka._transactions``). Side effects of callbacks outside Kafka are not
             covered. The producer's ``transactional.id`` is ``<group>-<group_instance_id>``
             (or ``<group>-<member_id>``); ``transaction.timeout.ms`` defaults to 10 s.
+        group_protocol: the consumer group protocol (see ``goka._group_protocol``):
+            ``"classic"`` (default: eager ``range`` assignment, any broker; every rebalance
+            pauses every partition), ``"consumer"`` (KIP-848, Kafka 4.0+: the broker's
+            ``range`` assignor, incremental rebalances that leave the partitions staying
+            with a member running; session timeout and heartbeat are broker settings) or
+            ``"auto"`` (``consumer`` where the broker offers it).
         cache_entries: decoded group-table values kept in memory across batches, shared by
             the assigned partitions (default 100,000; 0: none), so that ``ctx.value()`` of
             a recently read or written key skips storage and its codec (Kafka Streams'
@@ -166,6 +174,7 @@ class Processor:
         partitioner: str = "murmur2",
         batch_size: int = 10_000,
         guarantee: Guarantee = "at_least_once",
+        group_protocol: GroupProtocol = "classic",
         cache_entries: int = 100_000,
         poll_timeout: float = 0.1,
         delivery_timeout: float = 60.0,
@@ -190,6 +199,13 @@ class Processor:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.guarantee = check_guarantee(guarantee)
+        self.group_protocol = check_group_protocol(group_protocol)
+        if group_protocol == "consumer" and "partition.assignment.strategy" in (extra_config or {}):
+            raise ConfigError(
+                "partition.assignment.strategy is a classic-protocol setting; with "
+                "group_protocol='consumer' the broker assigns (its range assignor)"
+            )
+        """The group protocol asked for; ``auto`` is resolved when ``run()`` starts."""
         if self.guarantee == EXACTLY_ONCE and "transactional.id" in (extra_config or {}):
             raise ConfigError(
                 "transactional.id would apply to every client of the processor: it is "
@@ -335,6 +351,7 @@ class Processor:
             "state": self._state,
             "group_instance_id": self.group_instance_id,
             "guarantee": self.guarantee,
+            "group_protocol": self.group_protocol,
             "transactions": producer.transactions if producer is not None else 0,
             "aborted_transactions": producer.aborts if producer is not None else 0,
             "assignments": self.assignments,
@@ -448,9 +465,10 @@ class Processor:
             inputs: list[str] = [edge.topic for edge in self.graph.inputs]
             if self.graph.loop_topic is not None:
                 inputs.append(self.graph.loop_topic)
+            self.group_protocol = resolve_group_protocol(self.group_protocol, self._config)
             assignment = Assignment(
                 self.graph, self._storage, reader, inputs, self._hot_standby, partitions,
-                cache=self._cache_entries > 0,
+                cache=self._cache_entries > 0, incremental=self.group_protocol == "consumer",
             )  # fmt: skip
             self._assignment = assignment
             cleanup.callback(assignment.close)
@@ -477,19 +495,21 @@ class Processor:
                 started.append(observer)
                 observer.started()
             consumer = Consumer(
-                {
-                    **INPUT_CONSUMER_DEFAULTS,
-                    **self._config,
-                    "group.id": group,
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
-                    "partition.assignment.strategy": "range",
-                    "isolation.level": "read_committed",  # librdkafka's default, made sure
-                    "on_commit": self._on_commit,
-                    **self.reachability.client_config(),
-                    **static_membership(self.group_instance_id),
-                }
+                group_config(
+                    self.group_protocol,
+                    {
+                        **INPUT_CONSUMER_DEFAULTS,
+                        **self._config,
+                        "group.id": group,
+                        "enable.auto.commit": False,
+                        "enable.auto.offset.store": False,
+                        "auto.offset.reset": "earliest",
+                        "isolation.level": "read_committed",  # librdkafka's default, made sure
+                        "on_commit": self._on_commit,
+                        **self.reachability.client_config(),
+                        **static_membership(self.group_instance_id),
+                    },
+                )
             )
             cleanup.callback(self._close_consumer, consumer)  # revokes: commits, leaves group
             # before the consumer leaves the group: what was not sent yet never is, so nothing
@@ -781,7 +801,7 @@ class Processor:
                     self.graph.group,
                     exc,
                 )
-        for task in assignment.release(numbers):
+        for task in assignment.unassign(consumer, partitions):
             for topic in task.next_input:
                 self._commits.forget(topic, task.partition)
         self._notify_rebalance(assignment)

@@ -20,11 +20,12 @@ from discovery import DiscoveryConfig
 from examples._running import demo_brokers_option, run_processor
 from examples.clickcount.app import define_clickcount
 from goka import codec
-from goka.processor import Guarantee
+from goka.processor import GroupProtocol, Guarantee
 from viewsvc import ServeConfig
 from viewsvc.cli.common_options import (
     config_option,
     extra_config,
+    group_protocol_option,
     guarantee_option,
     setup_logging,
     topic_options,
@@ -135,6 +136,7 @@ def emit(
 @click.option("--stats-file", type=click.Path(dir_okay=False), help="write stats JSON here")
 @click.option("--stats-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @guarantee_option
+@group_protocol_option
 @topic_options
 @config_option
 def process(
@@ -155,6 +157,7 @@ def process(
     stats_file: str | None,
     stats_interval: float,
     guarantee: Guarantee,
+    group_protocol: GroupProtocol,
     replication_factor: int,
     min_insync_replicas: int | None,
     config: tuple[str, ...],
@@ -206,6 +209,7 @@ def process(
             partitioner=partitioner,
             batch_size=batch_size,
             guarantee=guarantee,
+            group_protocol=group_protocol,
             hot_standby=hot_standby,
             standby_replicas=standby_replicas,
             recover_ahead=recover_ahead,

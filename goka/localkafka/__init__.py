@@ -49,6 +49,8 @@ _TEST_SETTINGS: dict[str, str] = {
     "group.consumer.min.session.timeout.ms": "500",
     "group.consumer.min.heartbeat.interval.ms": "100",
     "group.consumer.heartbeat.interval.ms": "500",
+    # KIP-848 groups: the broker's session timeout, as the suite's classic groups set theirs
+    "group.consumer.session.timeout.ms": "6000",
     "auto.create.topics.enable": "false",
     "num.partitions": "1",
     # the cleaner looks for work every 200 ms; topics opt in to aggressive compaction with

@@ -150,8 +150,10 @@ class Deployment:
         return self.root / f"{name}.log"
 
     def start_processors(self, count: int, *args: str) -> None:
-        """``count`` processors, with ``args`` added to each one's command line."""
-        for i in range(count):
+        """``count`` more processors (``processor-<i>``, numbered on from those started
+        before), with ``args`` added to each one's command line."""
+        first = len(self.processors())
+        for i in range(first, first + count):
             name, endpoint = f"processor-{i}", f"127.0.0.1:{free_port()}"
             proc = start_member(
                 self.processes, self.brokers, self.topic, self.group, self.root / f"store-{i}",

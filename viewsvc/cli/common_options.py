@@ -18,6 +18,7 @@ __all__ = [
     "config_option",
     "connection_options",
     "extra_config",
+    "group_protocol_option",
     "guarantee_option",
     "setup_logging",
     "topic_options",
@@ -39,6 +40,16 @@ guarantee_option = click.option(
     envvar="GOKA_GUARANTEE",
     help="processing guarantee: exactly_once makes each batch one Kafka transaction "
     "(also $GOKA_GUARANTEE)",
+)
+
+group_protocol_option = click.option(
+    "--group-protocol",
+    type=click.Choice(["classic", "consumer", "auto"]),
+    default="classic",
+    show_default=True,
+    envvar="GOKA_GROUP_PROTOCOL",
+    help="consumer group protocol: consumer (KIP-848, Kafka 4.0+) rebalances incrementally, "
+    "auto picks it where the broker offers it (also $GOKA_GROUP_PROTOCOL)",
 )
 
 
