@@ -127,7 +127,9 @@ class Assignment:
             consumer.assign(assigned)
             self._assigned = added
         consumer.pause(assigned)
-        partitions = sorted({tp.partition for tp in assigned} - set(self.tasks))
+        partitions = sorted({tp.partition for tp in assigned})
+        if self.incremental:  # the partitions that stay run on; classic: every one anew
+            partitions = [p for p in partitions if p not in self.tasks]
         idle = self._idle()
         started = []
         for partition in partitions:

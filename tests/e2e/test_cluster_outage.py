@@ -89,11 +89,14 @@ def test_a_whole_cluster_outage_turns_health_and_loses_nothing(
             assert dead == [], f"exited during the outage: {dead}"
 
             kafka.start_all()
-            wait_until(
-                lambda: all(health(e) == SERVING for e in endpoints.values()),
-                WAIT,
-                "every node SERVING again",
-            )
+
+            def not_serving() -> dict[str, object]:
+                return {n: status for n, e in endpoints.items() if (status := health(e)) != SERVING}
+
+            try:
+                wait_until(lambda: not not_serving(), WAIT, "every node SERVING again")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; not serving: {not_serving()}") from None
             emitter.flush(WAIT)
             assert [f.exception() for f in during] == [None] * len(KEYS)
             wait_until(lambda: counted_twice(client, deployment.table), WAIT,
