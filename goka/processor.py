@@ -200,11 +200,8 @@ class Processor:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.guarantee = check_guarantee(guarantee)
         self.group_protocol = check_group_protocol(group_protocol)
-        if group_protocol == "consumer" and "partition.assignment.strategy" in (extra_config or {}):
-            raise ConfigError(
-                "partition.assignment.strategy is a classic-protocol setting; with "
-                "group_protocol='consumer' the broker assigns (its range assignor)"
-            )
+        if group_protocol == "consumer":
+            group_config(group_protocol, extra_config or {})  # raises for a classic setting
         """The group protocol asked for; ``auto`` is resolved when ``run()`` starts."""
         if self.guarantee == EXACTLY_ONCE and "transactional.id" in (extra_config or {}):
             raise ConfigError(
