@@ -28,6 +28,7 @@ What went wrong decides what happens next:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -181,8 +182,9 @@ class TransactionalProducer(BatchProducer):
             self.transactional_id,
             error.str(),
         )
-        self._producer.purge(in_queue=True, in_flight=True, blocking=False)
-        self._producer.poll(0)
+        with contextlib.suppress(KafkaException):  # a fatally failed producer refuses these
+            self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+            self._producer.poll(0)
         self._producer = Producer(self._config)
         self._init()
 
