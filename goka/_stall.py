@@ -30,7 +30,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MembershipInDoubt", "StallGuard", "message_timeout_ms", "session_bounds"]
+__all__ = [
+    "MembershipInDoubt",
+    "StallGuard",
+    "message_timeout_ms",
+    "session_bounds",
+    "session_timeout_ms",
+]
 
 _SESSION_TIMEOUT_MS = 45_000
 _HEARTBEAT_INTERVAL_MS = 3_000
@@ -44,11 +50,16 @@ class MembershipInDoubt(Exception):  # noqa: N818 - a condition, handled by the 
     """
 
 
+def session_timeout_ms(config: Mapping[str, Any]) -> int:
+    """``session.timeout.ms`` of ``config``, or librdkafka's default."""
+    return int(config.get("session.timeout.ms", _SESSION_TIMEOUT_MS))
+
+
 def session_bounds(config: Mapping[str, Any]) -> tuple[float, float]:
     """Seconds a member may go without heartbeating before the group may drop it, given
     ``session.timeout.ms`` and ``heartbeat.interval.ms``: (the whole session tolerance, the
     gap the stall guard asks the broker about)."""
-    session = int(config.get("session.timeout.ms", _SESSION_TIMEOUT_MS))
+    session = session_timeout_ms(config)
     heartbeat = int(config.get("heartbeat.interval.ms", _HEARTBEAT_INTERVAL_MS))
     tolerance = max(session - heartbeat, 1) / 1000
     return tolerance, tolerance / 2

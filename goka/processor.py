@@ -38,7 +38,13 @@ from goka._processor_table import ProcessorTable
 from goka._producer import BatchProducer, DeliveryTimedOut
 from goka._reachability import Reachability
 from goka._recovery import RecoveryReader
-from goka._stall import MembershipInDoubt, StallGuard, message_timeout_ms, session_bounds
+from goka._stall import (
+    MembershipInDoubt,
+    StallGuard,
+    message_timeout_ms,
+    session_bounds,
+    session_timeout_ms,
+)
 from goka._transactions import (
     AT_LEAST_ONCE,
     EXACTLY_ONCE,
@@ -116,11 +122,11 @@ class Processor:
             covered. The producer's ``transactional.id`` is ``<group>-<group_instance_id>``
             (or ``<group>-<member_id>``); ``transaction.timeout.ms`` defaults to 10 s.
         group_protocol: the consumer group protocol (see ``goka._group_protocol``):
-            ``"classic"`` (default: eager ``range`` assignment, any broker; every rebalance
-            pauses every partition), ``"consumer"`` (KIP-848, Kafka 4.0+: the broker's
-            ``range`` assignor, incremental rebalances that leave the partitions staying
-            with a member running; session timeout and heartbeat are broker settings) or
-            ``"auto"`` (``consumer`` where the broker offers it).
+            ``"classic"`` (eager ``range`` assignment, any broker; every rebalance pauses
+            every partition), ``"consumer"`` (KIP-848, Kafka 4.0+: the broker's ``range``
+            assignor, incremental rebalances that leave the partitions staying with a member
+            running; session timeout and heartbeat are broker settings) or ``"auto"``
+            (default: ``consumer`` where the broker offers it, else ``classic``).
         cache_entries: decoded group-table values kept in memory across batches, shared by
             the assigned partitions (default 100,000; 0: none), so that ``ctx.value()`` of
             a recently read or written key skips storage and its codec (Kafka Streams'
@@ -174,7 +180,7 @@ class Processor:
         partitioner: str = "murmur2",
         batch_size: int = 10_000,
         guarantee: Guarantee = "at_least_once",
-        group_protocol: GroupProtocol = "classic",
+        group_protocol: GroupProtocol = "auto",
         cache_entries: int = 100_000,
         poll_timeout: float = 0.1,
         delivery_timeout: float = 60.0,
@@ -200,9 +206,11 @@ class Processor:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.guarantee = check_guarantee(guarantee)
         self.group_protocol = check_group_protocol(group_protocol)
-        if group_protocol == "consumer":
-            group_config(group_protocol, extra_config or {})  # raises for a classic setting
         """The group protocol asked for; ``auto`` is resolved when ``run()`` starts."""
+        if group_protocol != "classic":
+            group_config("consumer", extra_config or {})  # raises for a classic setting
+        self._session: dict[str, int] = {}
+        """The session settings in force (see ``GroupSettings.session``), once resolved."""
         if self.guarantee == EXACTLY_ONCE and "transactional.id" in (extra_config or {}):
             raise ConfigError(
                 "transactional.id would apply to every client of the processor: it is "
@@ -279,6 +287,8 @@ class Processor:
         generation); -1 before the first."""
         self.assignments = 0
         """How many assignments this instance received (every rebalance that included it)."""
+        self.revoked_partitions = 0
+        """Partitions taken from this member by rebalances, revoked or lost, in all."""
         self._recover_ahead = recover_ahead
         self._rebalance_callback = rebalance_callback
         check_topic_settings(replication_factor, min_insync_replicas, table_config)
@@ -349,9 +359,11 @@ class Processor:
             "group_instance_id": self.group_instance_id,
             "guarantee": self.guarantee,
             "group_protocol": self.group_protocol,
+            "session_timeout_ms": session_timeout_ms({**self._config, **self._session}),
             "transactions": producer.transactions if producer is not None else 0,
             "aborted_transactions": producer.aborts if producer is not None else 0,
             "assignments": self.assignments,
+            "revoked_partitions": self.revoked_partitions,
             "failed_commits": self._commits.failed,
             "stalls": runner.guard.stalls if runner is not None else 0,
             "dropped_batches": runner.dropped if runner is not None else 0,
@@ -437,7 +449,9 @@ class Processor:
 
     def _producer(self) -> BatchProducer:
         config = {**self._config, "enable.idempotence": True, "linger.ms": 5}
-        message_timeout = message_timeout_ms(self._config, self._delivery_timeout)
+        message_timeout = message_timeout_ms(
+            {**self._config, **self._session}, self._delivery_timeout
+        )
         if self.guarantee == AT_LEAST_ONCE:
             return BatchProducer({**config, "message.timeout.ms": message_timeout})
         transactional = transactional_id(self.graph.group, self.group_instance_id, self.member_id)
@@ -453,6 +467,8 @@ class Processor:
         with contextlib.ExitStack() as cleanup:  # undone in reverse order, on any exit
             cleanup.callback(self._stop_lookups)
             self._start_lookups()
+            settings = resolve_group_protocol(self.group_protocol, group, self._config)
+            self.group_protocol, self._session = settings.protocol, settings.session
             producer = self._producer()
             cleanup.callback(producer.close, self._delivery_timeout)
             reader = None
@@ -462,7 +478,6 @@ class Processor:
             inputs: list[str] = [edge.topic for edge in self.graph.inputs]
             if self.graph.loop_topic is not None:
                 inputs.append(self.graph.loop_topic)
-            self.group_protocol = resolve_group_protocol(self.group_protocol, self._config)
             assignment = Assignment(
                 self.graph, self._storage, reader, inputs, self._hot_standby, partitions,
                 cache=self._cache_entries > 0, incremental=self.group_protocol == "consumer",
@@ -514,7 +529,7 @@ class Processor:
             cleanup.callback(producer.purge_unsent)
             cleanup.callback(self._abort_visits)
             cleanup.callback(self._keep_final_stats)
-            _, stall_bound = session_bounds(self._config)
+            _, stall_bound = session_bounds({**self._config, **self._session})
             guard = StallGuard(stall_bound, lambda: self._prove_membership(consumer, assignment))
             runner = BatchRunner(
                 self.graph, producer, self._partitioner, produced, self._lookups,
@@ -783,6 +798,7 @@ class Processor:
         _logger.info(
             "group %s: partitions %s %s", self.graph.group, numbers, "revoked" if commit else "lost"
         )
+        self.revoked_partitions += len(numbers)
         if self._visit is not None and self._visit.touches(numbers):
             self._visit.abort(VisitAborted(f"partitions {numbers} were revoked by a rebalance"))
             self._visit = None

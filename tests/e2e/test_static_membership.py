@@ -16,6 +16,7 @@ import goka
 from goka import codec
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import running, start_member, stats_of
+from tests.support.groups import set_group_session_timeout
 from tests.support.serving import wait_until
 
 pytestmark = [
@@ -25,8 +26,11 @@ pytestmark = [
 ]
 
 PARTITIONS = 6
-SESSION = ("--config", "session.timeout.ms=30000")
-"""Long enough for a restart, well within the broker's group.max.session.timeout.ms."""
+SESSION_MS = 30_000
+"""Long enough for a restart, well within the broker's group.max.session.timeout.ms (and
+group.consumer.max.session.timeout.ms): the client's setting for a classic group, the
+group's config for a KIP-848 one."""
+SESSION = ("--config", f"session.timeout.ms={SESSION_MS}")
 
 
 def test_a_member_restarted_within_the_session_timeout_causes_no_rebalance(
@@ -37,6 +41,7 @@ def test_a_member_restarted_within_the_session_timeout_causes_no_rebalance(
 ) -> None:
     topic = topic_factory("clicks", partitions=PARTITIONS)
     group = unique("static")
+    set_group_session_timeout(goka_brokers, group, SESSION_MS)
     stats = [tmp_path / f"member-{i}.json" for i in range(3)]
     everything = {str(p) for p in range(PARTITIONS)}
 

@@ -120,3 +120,25 @@ def test_cache_entries_must_not_be_negative(goka_brokers: str) -> None:
     )
     with pytest.raises(goka.errors.ConfigError, match=r"cache_entries must be >= 0"):
         goka.Processor(goka_brokers, graph, cache_entries=-1)
+
+
+def test_the_group_protocol_follows_what_the_broker_offers(
+    goka_brokers: str,
+    goka_broker_kind: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    """``auto`` (the default) takes KIP-848 where the broker offers it (Kafka 4), and then the
+    broker's session timeout (6 s in LocalKafka), not the client's; else classic, the client's."""
+    if goka_broker_kind not in ("kafka", "tansu"):
+        pytest.skip("what an external broker offers is not known to the test")
+    topic = topic_factory("clicks", partitions=2)
+    emit_clicks(goka_brokers, topic, ["user-1", "user-2"])
+    runner = processor_factory(
+        define_clickcount(topic, unique("protocol")),
+        extra_config={"session.timeout.ms": 7000, "heartbeat.interval.ms": 500},
+    )
+    wait_processed(runner, 2)
+    stats = runner.processor.stats()
+    expected = ("consumer", 6000) if goka_broker_kind == "kafka" else ("classic", 7000)
+    assert (stats["group_protocol"], stats["session_timeout_ms"]) == expected

@@ -6,8 +6,14 @@ import pytest
 
 import goka
 from goka import codec
-from goka._group_protocol import check_group_protocol, group_config, resolve_group_protocol
+from goka._group_protocol import (
+    GroupSettings,
+    check_group_protocol,
+    group_config,
+    resolve_group_protocol,
+)
 from goka.errors import ConfigError
+from goka.processor import GroupProtocol
 
 CLIENT = {
     "bootstrap.servers": "127.0.0.1:1",
@@ -35,19 +41,27 @@ def test_consumer_leaves_the_session_to_the_broker_and_asks_for_its_range_assign
         group_config("consumer", {**CLIENT, "partition.assignment.strategy": "roundrobin"})
 
 
-def test_only_known_protocols_are_taken_and_named_ones_need_no_broker() -> None:
+def test_only_known_protocols_are_taken_and_classic_needs_no_broker() -> None:
     with pytest.raises(ConfigError, match="group_protocol must be one of 'classic'"):
         check_group_protocol("eager")
-    assert resolve_group_protocol("consumer", CLIENT) == "consumer"
-    assert resolve_group_protocol("classic", CLIENT) == "classic"
+    assert resolve_group_protocol("classic", "g", CLIENT) == GroupSettings(
+        "classic", {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+    )
 
 
-def test_the_processor_refuses_a_classic_assignor_with_the_consumer_protocol() -> None:
+@pytest.mark.parametrize("protocol", ["consumer", "auto"])
+def test_the_processor_refuses_a_classic_assignor_unless_classic(protocol: GroupProtocol) -> None:
     graph = goka.define_group("g", goka.input("t", codec.String(), lambda ctx, msg: None))
-    with pytest.raises(ConfigError, match="partition.assignment.strategy is a classic"):
+    with pytest.raises(ConfigError, match="set group_protocol='classic' to assign in the client"):
         goka.Processor(
             "127.0.0.1:1",
             graph,
-            group_protocol="consumer",
+            group_protocol=protocol,
             extra_config={"partition.assignment.strategy": "range"},
         )
+    goka.Processor(
+        "127.0.0.1:1",
+        graph,
+        group_protocol="classic",
+        extra_config={"partition.assignment.strategy": "range"},
+    )

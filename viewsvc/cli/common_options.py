@@ -45,11 +45,11 @@ guarantee_option = click.option(
 group_protocol_option = click.option(
     "--group-protocol",
     type=click.Choice(["classic", "consumer", "auto"]),
-    default="classic",
+    default="auto",
     show_default=True,
     envvar="GOKA_GROUP_PROTOCOL",
     help="consumer group protocol: consumer (KIP-848, Kafka 4.0+) rebalances incrementally, "
-    "auto picks it where the broker offers it (also $GOKA_GROUP_PROTOCOL)",
+    "auto picks it where the broker offers it, else classic (also $GOKA_GROUP_PROTOCOL)",
 )
 
 
