@@ -1,5 +1,6 @@
 """The processor's side of discovery: announces its partitions and, with
-``standby_replicas``, places its hot standbys on the hash ring of its group's live members."""
+``standby_replicas``, places its hot standbys over its group's live members: where each
+partition goes next when a member leaves, then on the hash ring (``discovery.placement``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ class ProcessorAnnouncer:
         )
         self._membership: Membership | None = None
         self._standbys: set[int] | None = None
+        self._owners: dict[int, str] = {}
+        """The last active owner announced of each partition, kept while it is away (a
+        restart), so that the standbys of its partitions stay where they are."""
 
     def started(self) -> None:
         processor = self._processor
@@ -75,12 +79,11 @@ class ProcessorAnnouncer:
             if m.role == "processor" and m.group == processor.graph.group
         ]  # fmt: skip
         names = {m.member_id for m in group} | {self.member_id}
-        owners = {}
         for partition in range(processor.partition_count or 0):
             found = membership.owners(table, partition)
             if found and found[0].kind == "active":
-                owners[partition] = found[0].member_id
-        placed = standbys(sorted(names), processor.partition_count or 0, replicas, owners)
+                self._owners[partition] = found[0].member_id
+        placed = standbys(sorted(names), processor.partition_count or 0, replicas, self._owners)
         wanted = {p for p, members in placed.items() if self.member_id in members}
         if wanted != self._standbys:
             _logger.info("member %s: standby partitions %s", self.member_id, sorted(wanted))

@@ -13,17 +13,21 @@ per member). Two properties make it usable without anyone in charge:
 A partition's replicas are the first distinct members met walking the ring clockwise from the
 partition's point (the md5 of its number), so the list order is meaningful: the first member
 is the partition's primary.
+
+A processor's standbys (:func:`standbys`) go first where the ``range`` assignor of its
+consumer group will move the partition when a member leaves (:func:`heirs`), and fill up from
+the ring.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from uhashring import HashRing
 
 from goka.errors import ConfigError
 
-__all__ = ["placement", "standbys"]
+__all__ = ["heirs", "placement", "range_assignment", "range_order", "standbys"]
 
 
 def placement(
@@ -46,20 +50,71 @@ def standbys(
     replicas: int,
     owners: Mapping[int, str],
 ) -> dict[int, list[str]]:
-    """Choose ``replicas`` standbys per partition: the first members in ring order that are not
-    the partition's active owner (``owners`` maps partition -> member id).
+    """Choose ``replicas`` standbys per partition, none of them its active owner (``owners``
+    maps partition -> member id): first the partition's likely next owners, then ring order.
 
-    A partition without a known owner takes the first ``replicas`` members. Arguments are
-    checked as in :func:`placement`.
+    Neither group protocol lets a client steer an assignment (librdkafka runs the classic
+    ``range`` assignor itself; KIP-848's is the broker's), so the standbys go where the next
+    owner will be. Both ``range`` assignors give contiguous ranges to the members in one order,
+    so when ``owners`` is such an assignment of ``range(partitions)`` the order shows, and
+    :func:`heirs` says who takes a partition when a member leaves: its owner leaving first,
+    then each other member. A partition whose owners do not form a range assignment (mid
+    rebalance, another assignor) or that has no known owner takes the members in ring order.
+    Arguments are checked as in :func:`placement`.
     """
     ring, count = _ring(members), _check_replicas(replicas)
+    numbers = _partitions(partitions)
+    known = set() if ring is None else set(ring.get_nodes())
+    order = range_order(owners, len(numbers)) if numbers == list(range(len(numbers))) else None
     result: dict[int, list[str]] = {}
-    for p in _partitions(partitions):
+    for p in numbers:
         owner = owners.get(p)
-        # the owner can be among the first count + 1 members at most once
-        walk = _walk(ring, p, count + 1 if owner is not None else count)
-        result[p] = [m for m in walk if m != owner][:count]
+        likely = [m for m in heirs(order, len(numbers), p) if m in known] if order else []
+        walk = _walk(ring, p, count + 1 + len(likely))  # enough past the owner and the heirs
+        chosen = [m for m in dict.fromkeys(likely + walk) if m != owner]
+        result[p] = chosen[:count]
     return result
+
+
+def range_assignment(order: Sequence[str], partitions: int) -> dict[int, str]:
+    """What a ``range`` assignor gives ``order``'s members (in that order) of one topic: the
+    first ``partitions % len(order)`` members one partition more than the others."""
+    if not order:
+        return {}
+    quota, extra = divmod(partitions, len(order))
+    assignment: dict[int, str] = {}
+    start = 0
+    for i, member in enumerate(order):
+        end = start + quota + (1 if i < extra else 0)
+        assignment.update(dict.fromkeys(range(start, end), member))
+        start = end
+    return assignment
+
+
+def range_order(owners: Mapping[int, str], partitions: int) -> list[str] | None:
+    """The member order behind ``owners`` if it is a range assignment of ``range(partitions)``
+    to the members it names, else None."""
+    first: dict[str, int] = {}
+    for p in sorted(owners):
+        first.setdefault(owners[p], p)
+    order = sorted(first, key=first.__getitem__)
+    if partitions == 0 or range_assignment(order, partitions) != dict(owners):
+        return None
+    return order
+
+
+def heirs(order: Sequence[str], partitions: int, partition: int) -> list[str]:
+    """Who a ``range`` assignor over ``order`` would give ``partition`` (of ``partitions``) to
+    when one member leaves: its owner leaving first, then each other member in order;
+    distinct, never the partition's owner now."""
+    owner = range_assignment(order, partitions).get(partition)
+    leavers = [owner] + [m for m in order if m != owner] if owner is not None else list(order)
+    found: list[str] = []
+    for leaver in leavers:
+        heir = range_assignment([m for m in order if m != leaver], partitions).get(partition)
+        if heir is not None and heir != owner and heir not in found:
+            found.append(heir)
+    return found
 
 
 def _walk(ring: HashRing | None, partition: int, count: int) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from discovery.placement import placement, standbys
+from discovery.placement import heirs, placement, range_assignment, range_order, standbys
 from goka.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -165,3 +165,53 @@ def test_invalid_arguments_name_the_problem(
         placement(members, partitions, replicas)
     with pytest.raises(ConfigError, match=message):
         standbys(members, partitions, replicas, {})
+
+
+def test_range_assignment_gives_the_first_members_the_extra_partitions() -> None:
+    assert range_assignment(["a", "b", "c"], 7) == {
+        0: "a", 1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c",
+    }  # fmt: skip
+    assert range_assignment(["a", "b", "c"], 2) == {0: "a", 1: "b"}
+    assert range_assignment([], 4) == {}
+
+
+def test_range_order_reads_the_order_behind_a_range_assignment_only() -> None:
+    assignment = range_assignment(["m2", "m0", "m1"], 16)
+    assert range_order(assignment, 16) == ["m2", "m0", "m1"]
+    assert range_order({**assignment, 15: "m0"}, 16) is None  # not contiguous
+    assert range_order({p: m for p, m in assignment.items() if p != 3}, 16) is None  # a gap
+    assert range_order({0: "a", 1: "b", 2: "b", 3: "b"}, 4) is None  # not range's quotas
+    assert range_order({}, 0) is None
+
+
+def test_heirs_are_who_range_gives_the_partition_when_a_member_leaves() -> None:
+    order = ["a", "b", "c"]  # a: 0-5, b: 6-10, c: 11-15
+    # b leaving: a 0-7, c 8-15; a leaving: b 0-7, c 8-15; c leaving: a 0-7, b 8-15
+    assert heirs(order, 16, 0) == ["b"]
+    assert heirs(order, 16, 6) == ["a"]
+    assert heirs(order, 16, 9) == ["c"]
+    assert heirs(order, 16, 12) == ["b"]
+    assert heirs(["a"], 4, 0) == []
+
+
+def test_standbys_go_to_the_next_owner_of_a_range_assignment() -> None:
+    members = ["a", "b", "c"]
+    owners = range_assignment(members, 16)
+    result = standbys(members, 16, 1, owners)
+    for p in range(16):
+        survivors = [m for m in members if m != owners[p]]
+        assert result[p] == [range_assignment(survivors, 16)[p]]
+    # more replicas than heirs: filled up from the ring, still never the owner
+    ring = placement(members, 16, 3)
+    for p, chosen in standbys(members, 16, 2, owners).items():
+        assert chosen[0] == result[p][0]
+        assert chosen[1] == next(m for m in ring[p] if m not in (owners[p], chosen[0]))
+
+
+def test_standbys_ignore_heirs_that_are_not_live_members() -> None:
+    owners = range_assignment(["a", "b", "c"], 6)  # c announced but gone from the group
+    result = standbys(["a", "b"], 6, 1, owners)
+    assert all(
+        owners[p] not in chosen and set(chosen) <= {"a", "b"} for p, chosen in result.items()
+    )
+    assert result[0] == ["b"]  # a's heir b is live
