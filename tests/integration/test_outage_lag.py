@@ -51,7 +51,15 @@ def test_lag_is_unknown_while_the_brokers_cannot_be_reached(
             wait_until(lambda: view_lags() == [-1] * PARTITIONS, TIMEOUT, "view lag unknown")
             wait_until(lambda: table_lags() == [None] * PARTITIONS, TIMEOUT, "table lag unknown")
             assert runner.processor.stats()["brokers_unreachable_s"] > 0
-        wait_until(lambda: view_lags() == [0] * PARTITIONS, TIMEOUT, "view lag known again")
+        try:
+            wait_until(lambda: view_lags() == [0] * PARTITIONS, TIMEOUT, "view lag known again")
+        except AssertionError as exc:  # which of the two makes it unknown, for the record
+            reader = view._reader
+            highs = reader.high_watermarks if reader is not None else None
+            raise AssertionError(
+                f"{exc}: lags {view_lags()}, unreachable for {view.unreachable_for():.1f}s, "
+                f"high watermarks {highs}, view state {view.state}, error {view.error!r}"
+            ) from exc
         wait_until(lambda: table_lags() == [0] * PARTITIONS, TIMEOUT, "table lag known again")
         assert runner.processor.stats()["brokers_unreachable_s"] == 0.0
         assert runner.error is None

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -137,6 +138,8 @@ class Deployment:
         self.table = goka.group_table(self.group)
         self.discovery_topic = unique("discovery")
         self.nodes: dict[str, ServingNode] = {}
+        self._processor_args: dict[str, tuple[str, tuple[str, ...], bool]] = {}
+        """Processor name -> (endpoint, arguments, stats), to start it again the same."""
         self.metrics_ports: dict[str, int] = {}
         self._topics = goka.TopicManager(brokers)
         self._topics.ensure_stream(self.topic, partitions)
@@ -149,18 +152,43 @@ class Deployment:
         """Where the stderr of node ``name`` goes."""
         return self.root / f"{name}.log"
 
-    def start_processors(self, count: int, *args: str) -> None:
+    def start_processors(
+        self, count: int, *args: str, stats: bool = False, static: bool = False
+    ) -> None:
         """``count`` more processors (``processor-<i>``, numbered on from those started
-        before), with ``args`` added to each one's command line."""
+        before), with ``args`` added to each one's command line; with ``stats`` each writes
+        its stats to ``stats_file(name)``; with ``static`` its name is its group instance
+        id (static membership, as a StatefulSet's pod names)."""
         first = len(self.processors())
         for i in range(first, first + count):
-            name, endpoint = f"processor-{i}", f"127.0.0.1:{free_port()}"
-            proc = start_member(
-                self.processes, self.brokers, self.topic, self.group, self.root / f"store-{i}",
-                "--serve", endpoint, "--advertise", endpoint, *self._common(), *args,
-                log=self.log(name),
-            )  # fmt: skip
-            self.nodes[name] = ServingNode(name, endpoint, proc)
+            name = f"processor-{i}"
+            member_args = (*args, "--group-instance-id", name) if static else args
+            self._processor_args[name] = (f"127.0.0.1:{free_port()}", member_args, stats)
+            self._start_processor(name)
+
+    def _start_processor(self, name: str) -> None:
+        endpoint, args, stats = self._processor_args[name]
+        proc = start_member(
+            self.processes, self.brokers, self.topic, self.group,
+            self.root / f"store-{name.removeprefix('processor-')}",
+            "--serve", endpoint, "--advertise", endpoint, *self._common(), *args,
+            stats_file=self.stats_file(name) if stats else None, log=self.log(name),
+        )  # fmt: skip
+        self.nodes[name] = ServingNode(name, endpoint, proc)
+
+    def restart_processor(self, name: str, timeout: float) -> None:
+        """SIGTERMs processor ``name``, checks that it stopped cleanly, and starts it again:
+        the same endpoint, store and arguments, as a StatefulSet restarts a pod."""
+        proc = self.nodes[name].proc
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout)
+        assert code == 0, f"{name} exited with {code}: {self.log(name).read_text()[-3000:]}"
+        self.stats_file(name).unlink(missing_ok=True)  # what the new one writes, not the old
+        self._start_processor(name)
+
+    def stats_file(self, name: str) -> Path:
+        """Where processor ``name`` started with ``stats`` writes its stats."""
+        return self.root / f"{name}.stats.json"
 
     def start_view_and_router(
         self,
