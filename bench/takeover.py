@@ -8,6 +8,8 @@ KIP-848 groups with its 6 s session timeout and 0.5 s heartbeat), three click-co
 processors with one standby per partition and a router, 8 partitions, a table of 20,000
 clicks over 5,000 keys, clicks going on at about 200 a second and every partition's key read
 with consistency ACTIVE as fast as it goes; the owner of partition 0 is SIGKILLed.
+``--group-protocol classic`` runs the same with the classic protocol (client session timeout
+6 s, heartbeat 0.5 s), for comparison.
 
 Per run: the partitions that changed owner, how many went to the member holding their
 standby, the seconds until their ACTIVE reads succeeded again (each, and the worst against
@@ -53,13 +55,15 @@ def record(args: argparse.Namespace, runs: list[TakeoverRun]) -> None:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = (
         "`.venv/bin/python bench/takeover.py"
-        + (f" --runs {args.runs}" if args.runs != 1 else "")
+        + (f" --runs {args.runs}" if args.runs != 5 else "")
+        + (f" --group-protocol {args.group_protocol}" if args.group_protocol != "auto" else "")
         + " --record`"
     )
+    group = "KIP-848 group" if args.group_protocol != "classic" else "classic group"
     worst = [max(m.back_after_s for m in run.moved) for run in runs]
     session = runs[0].session_timeout_s
     entry = (
-        f"\n### {now}, Apache Kafka {KAFKA_VERSION}, KIP-848 group\n\n"
+        f"\n### {now}, Apache Kafka {KAFKA_VERSION}, {group}\n\n"
         f"- Machine: {kafka_machine()}\n- Date: {now}\n"
         f"- Broker: Apache Kafka {KAFKA_VERSION} (goka.localkafka, 1 node, KRaft, same "
         f"machine), session timeout {session:g} s, bound {session + BOUND_S:g} s\n"
@@ -77,6 +81,12 @@ def record(args: argparse.Namespace, runs: list[TakeoverRun]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--group-protocol",
+        choices=["auto", "consumer", "classic"],
+        default="auto",
+        help="of the processors (auto: KIP-848 on this Kafka)",
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.runs < 1:
@@ -84,7 +94,9 @@ def main() -> None:
     runs = []
     with LocalKafka() as kafka, tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            run = run_takeover(kafka.bootstrap, Path(tmp) / f"run-{i}")
+            run = run_takeover(
+                kafka.bootstrap, Path(tmp) / f"run-{i}", "--group-protocol", args.group_protocol
+            )
             print(run.describe(), flush=True)
             runs.append(run)
     if args.record:

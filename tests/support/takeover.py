@@ -71,12 +71,17 @@ class TakeoverRun:
 
 
 def run_takeover(
-    brokers: str, root: Path, *, partitions: int = 8, preload: int = 20_000
+    brokers: str,
+    root: Path,
+    *args: str,
+    partitions: int = 8,
+    preload: int = 20_000,
 ) -> TakeoverRun:
+    """The scenario; ``args`` go to every processor's command line."""
     deployment = Deployment(brokers, ProcessGroup(), root, partitions=partitions)
     traffic = None
     try:
-        deployment.start_processors(MEMBERS, "--standby-replicas", "1", stats=True)
+        deployment.start_processors(MEMBERS, "--standby-replicas", "1", *args, stats=True)
         with goka.Emitter(brokers, deployment.topic, codec.String()) as emitter:
             for i in range(preload):
                 emitter.emit(f"user-{i % (preload // 4 or 1)}", "click")
