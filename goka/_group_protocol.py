@@ -5,10 +5,12 @@
   partition of every member. Any broker (Tansu, Kafka before 4.0).
 - ``consumer`` (KIP-848, Apache Kafka 4.0+): the broker assigns, with its ``range``
   assignor, which gives one member partition N of every input of identical subscriptions
-  and is sticky; rebalances are incremental: a partition that stays with a member keeps
-  processing (and serving) through another member joining or leaving. The session timeout
-  and heartbeat interval are the group's (its ``consumer.session.timeout.ms`` and
-  ``consumer.heartbeat.interval.ms`` configs, else the broker's
+  (contiguous ranges over the members in one order: static members by instance id first,
+  then member ids; see ``discovery.placement.heirs``); rebalances are incremental: a
+  partition that stays with a member keeps processing (and serving) through another member
+  joining or leaving. The session timeout and heartbeat interval are the group's (its
+  ``consumer.session.timeout.ms`` and ``consumer.heartbeat.interval.ms`` configs, else the
+  broker's
   ``group.consumer.session.timeout.ms`` and ``group.consumer.heartbeat.interval.ms``); the
   client settings of the classic protocol are not passed. The processor reads them for its
   own stall bounds (see ``goka._stall``); where it cannot (an ACL refusing DescribeConfigs),
@@ -81,8 +83,9 @@ class GroupSettings:
     """``classic`` or ``consumer``."""
     session: dict[str, int]
     """``session.timeout.ms`` and ``heartbeat.interval.ms`` in force, where known (the rest
-    are librdkafka's defaults): the client's own under the classic protocol, the broker's
-    under the consumer protocol. The processor's stall bounds follow them (``goka._stall``)."""
+    are librdkafka's defaults): the client's own under the classic protocol, the group's or
+    else the broker's under the consumer protocol. The processor's stall bounds follow them
+    (``goka._stall``)."""
 
 
 def resolve_group_protocol(protocol: str, group: str, config: Mapping[str, Any]) -> GroupSettings:

@@ -359,7 +359,7 @@ class Processor:
             "group_instance_id": self.group_instance_id,
             "guarantee": self.guarantee,
             "group_protocol": self.group_protocol,
-            "session_timeout_ms": session_timeout_ms({**self._config, **self._session}),
+            "session_timeout_ms": session_timeout_ms(self._session_config()),
             "transactions": producer.transactions if producer is not None else 0,
             "aborted_transactions": producer.aborts if producer is not None else 0,
             "assignments": self.assignments,
@@ -447,11 +447,13 @@ class Processor:
 
     # -- the loop ------------------------------------------------------------------------
 
+    def _session_config(self) -> dict[str, Any]:
+        """The client config with the group's session settings in force (once resolved)."""
+        return {**self._config, **self._session}
+
     def _producer(self) -> BatchProducer:
         config = {**self._config, "enable.idempotence": True, "linger.ms": 5}
-        message_timeout = message_timeout_ms(
-            {**self._config, **self._session}, self._delivery_timeout
-        )
+        message_timeout = message_timeout_ms(self._session_config(), self._delivery_timeout)
         if self.guarantee == AT_LEAST_ONCE:
             return BatchProducer({**config, "message.timeout.ms": message_timeout})
         transactional = transactional_id(self.graph.group, self.group_instance_id, self.member_id)
@@ -529,7 +531,7 @@ class Processor:
             cleanup.callback(producer.purge_unsent)
             cleanup.callback(self._abort_visits)
             cleanup.callback(self._keep_final_stats)
-            _, stall_bound = session_bounds({**self._config, **self._session})
+            _, stall_bound = session_bounds(self._session_config())
             guard = StallGuard(stall_bound, lambda: self._prove_membership(consumer, assignment))
             runner = BatchRunner(
                 self.graph, producer, self._partitioner, produced, self._lookups,
