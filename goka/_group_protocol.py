@@ -10,9 +10,8 @@
   partition that stays with a member keeps processing (and serving) through another member
   joining or leaving. The session timeout and heartbeat interval are the group's (its
   ``consumer.session.timeout.ms`` and ``consumer.heartbeat.interval.ms`` configs, else the
-  broker's
-  ``group.consumer.session.timeout.ms`` and ``group.consumer.heartbeat.interval.ms``); the
-  client settings of the classic protocol are not passed. The processor reads them for its
+  broker's ``group.consumer.session.timeout.ms`` and ``group.consumer.heartbeat.interval.ms``);
+  the client settings of the classic protocol are not passed. The processor reads them for its
   own stall bounds (see ``goka._stall``); where it cannot (an ACL refusing DescribeConfigs),
   ``session.timeout.ms`` in its ``extra_config`` stands in: give it the group's value.
 - ``auto`` (the default): ``consumer`` when the broker's
