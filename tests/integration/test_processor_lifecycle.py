@@ -15,6 +15,7 @@ from goka import codec
 from tests.conftest import RunningProcessor, unique
 from tests.integration.test_clickcount import emit_clicks
 from tests.integration.test_processor_errors import committed
+from tests.support.groups import set_group_session_timeout
 from tests.support.serving import wait_until
 
 pytestmark = pytest.mark.broker
@@ -142,3 +143,18 @@ def test_the_group_protocol_follows_what_the_broker_offers(
     stats = runner.processor.stats()
     expected = ("consumer", 6000) if goka_broker_kind == "kafka" else ("classic", 7000)
     assert (stats["group_protocol"], stats["session_timeout_ms"]) == expected
+
+
+@pytest.mark.kafka_only("groups have configs of their own from Kafka 4.0 on (KIP-848)")
+def test_a_consumer_groups_own_session_timeout_is_the_one_in_force(
+    goka_brokers: str,
+    topic_factory: Callable[..., str],
+    processor_factory: Callable[..., RunningProcessor],
+) -> None:
+    topic, group = topic_factory("clicks", partitions=2), unique("protocol")
+    set_group_session_timeout(goka_brokers, group, 7500)
+    emit_clicks(goka_brokers, topic, ["user-1"])
+    runner = processor_factory(define_clickcount(topic, group))
+    wait_processed(runner, 1)
+    stats = runner.processor.stats()
+    assert (stats["group_protocol"], stats["session_timeout_ms"]) == ("consumer", 7500)
