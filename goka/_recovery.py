@@ -21,7 +21,9 @@ the last record is one short of the partition's end. An EOF event carries the en
 store then keeps as its offset, so a copy that has everything has no lag. Every reader uses
 ``isolation.level=read_committed`` (librdkafka's default): records of aborted transactions
 are never applied, and an open transaction holds the end (the last stable offset) back until
-it is committed or aborted.
+it is committed or aborted. A processor's own table partition is caught up only at its high
+watermark, past any such transaction (one a killed previous owner left open may have the
+next owner's committed records after it; see ``RecoveryReader._open_transactions``).
 
 Before reading on from a store's offset, the store is checked against its topic (see
 ``goka._stale_stores``): one that no longer matches is wiped and replayed from the start.
@@ -38,7 +40,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import OffsetSpec
 
 from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
@@ -51,6 +61,9 @@ __all__ = ["ReadResult", "RecoveryReader", "TopicPartitionKey"]
 _logger = logging.getLogger("goka.table")
 
 TopicPartitionKey = tuple[str, int]
+
+_END_TIMEOUT = 5.0
+"""Seconds an end-offset query of the exact-end check may take (it is asked again)."""
 
 
 @dataclass
@@ -83,9 +96,14 @@ class RecoveryReader:
         self._stores: dict[TopicPartitionKey, Storage] = {}
         self.skipped_records = 0
         self._targets: dict[TopicPartitionKey, int] = {}
+        """The high watermark of each partition when it was added; reaching it catches up."""
         self._rechecked: set[TopicPartitionKey] = set()
         """Partitions whose target was moved to the end fetch responses report."""
-        """The high watermark of each partition when it was added; reaching it catches up."""
+        self._exact: set[TopicPartitionKey] = set()
+        """Partitions added with ``exact_end``."""
+        self._held_open: dict[TopicPartitionKey, float] = {}
+        """Exact-end partitions at an end an open transaction holds back, with when to look
+        again whether it ended (see ``_open_transactions``)."""
         self._watermark_timeout = 30.0
         self._known_topics: set[str] = set()
         self._facts = TopicFactsCache(config, self._watermark_timeout)
@@ -125,6 +143,7 @@ class RecoveryReader:
         position = OFFSET_BEGINNING if start is None else start
         self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
         if exact_end:
+            self._exact.add((topic, partition))
             return
         self._targets[topic, partition] = high_watermark(
             self._consumer, TopicPartition(topic, partition), self._watermark_timeout
@@ -172,6 +191,8 @@ class RecoveryReader:
             store.record_origin(synced_at=time.time())  # it was in sync until now
         self._caught_up.discard((topic, partition))
         self.high_watermarks.pop((topic, partition), None)
+        self._exact.discard((topic, partition))
+        self._held_open.pop((topic, partition), None)
         self._targets.pop((topic, partition), None)
         self._rechecked.discard((topic, partition))
         if self._stores.pop((topic, partition), None) is not None:
@@ -237,6 +258,9 @@ class RecoveryReader:
             result.caught_up.add(where)
             del self._targets[where]  # reported once, like an EOF event
             self._rechecked.discard(where)
+        if self._held_open or result.caught_up & self._exact:
+            held, freed = self._open_transactions(result.caught_up & self._exact)
+            result.caught_up = (result.caught_up - held) | freed
         now = time.time()
         for where in result.caught_up:
             self._targets.pop(where, None)
@@ -245,6 +269,66 @@ class RecoveryReader:
             self._caught_up.add(where)
             self._stores[where].record_origin(synced_at=now)
         return result
+
+    def _open_transactions(
+        self, at_eof: set[TopicPartitionKey]
+    ) -> tuple[set[TopicPartitionKey], set[TopicPartitionKey]]:
+        """Of the exact-end partitions at an EOF event, those an open transaction holds back;
+        and of those held back before, the ones whose transaction has ended since.
+
+        A read_committed reader's end is the last stable offset: a transaction still open
+        (of a previous owner killed or cut off mid-batch, until the broker aborts it after
+        ``transaction.timeout.ms``) holds it back, and records the next owner committed after
+        it lie beyond. A store recovered to there would miss them while the committed input
+        offsets count them as processed: their updates would be lost. So such a partition is
+        caught up only once its end is the high watermark. Partitions held back are looked at
+        again every second: after an abort, nothing but aborted records and markers may
+        follow, and no EOF event comes for those.
+        """
+        now = time.monotonic()
+        due = {w for w, at in self._held_open.items() if at <= now and w not in at_eof}
+        asked = at_eof | due
+        if not asked:
+            return set(), set()
+        ends = self._ends(asked)
+        if ends is None:  # the brokers cannot say now: asked again in a second
+            self._held_open.update(dict.fromkeys(asked, now + 1.0))
+            return asked, set()
+        held, freed = set(), set()
+        for where in asked:
+            store, end = self._stores[where], ends[where]
+            if where in due:
+                position = self._consumer.position([TopicPartition(*where)])[0].offset
+                if position >= end > (store.offset() or 0):
+                    store.apply({}, end)  # read past what followed the abort
+            if (store.offset() or 0) >= end:
+                if self._held_open.pop(where, None) is not None and where in due:
+                    freed.add(where)
+                continue
+            if where not in self._held_open:
+                _logger.info(
+                    "table %s partition %d: an open transaction holds its end at %d, records "
+                    "reach %d: waiting for it to end", *where, store.offset() or 0, end
+                )  # fmt: skip
+            self._held_open[where] = now + 1.0
+            held.add(where)
+        return held, freed
+
+    def _ends(self, partitions: set[TopicPartitionKey]) -> dict[TopicPartitionKey, int] | None:
+        """The high watermarks of ``partitions`` whatever the isolation level (records of
+        open transactions included), or None if they cannot be read now."""
+        futures = self._facts.admin().list_offsets(
+            {TopicPartition(*where): OffsetSpec.latest() for where in partitions},  # type: ignore[no-untyped-call]
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=_END_TIMEOUT,
+        )
+        try:
+            return {
+                (tp.topic, tp.partition): future.result().offset for tp, future in futures.items()
+            }
+        except KafkaException as exc:
+            _logger.info("table partitions %s: their ends are unknown yet: %s", partitions, exc)
+            return None
 
     def close(self) -> None:
         for where in list(self._stores):

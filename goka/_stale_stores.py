@@ -67,14 +67,15 @@ class TopicFactsCache:
         """Ask again next time (the topic may have been recreated)."""
         self._facts.pop(topic, None)
 
-    def _client(self) -> AdminClient:
+    def admin(self) -> AdminClient:
+        """The admin client of the reader's settings (made on first use)."""
         if self._admin is None:
             self._admin = AdminClient(self._config)
         return self._admin
 
     def _topic_id(self, topic: str) -> str | None:
         try:
-            futures = self._client().describe_topics(
+            futures = self.admin().describe_topics(
                 TopicCollection([topic]), request_timeout=self._timeout
             )
             description = futures[topic].result(self._timeout)
@@ -87,7 +88,7 @@ class TopicFactsCache:
     def _retention(self, topic: str) -> float | None:
         resource = ConfigResource(ResourceType.TOPIC, topic)
         try:
-            futures = self._client().describe_configs([resource], request_timeout=self._timeout)
+            futures = self.admin().describe_configs([resource], request_timeout=self._timeout)
             configs = futures[resource].result(self._timeout)
             value = configs["delete.retention.ms"].value
             return int(value) / 1000 if value is not None else None

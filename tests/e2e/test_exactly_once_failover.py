@@ -85,7 +85,12 @@ def test_a_member_killed_mid_stream_changes_no_count_and_no_output(
             assert view.wait_running(30)
             return dict(view.items())
 
-    wait_until(lambda: table() == dict(emitted), TIMEOUT, "every count is exact")
+    try:
+        wait_until(lambda: table() == dict(emitted), TIMEOUT, "every count is exact")
+    except AssertionError as exc:
+        counts = table()
+        wrong = {k: (counts.get(k), n) for k, n in emitted.items() if counts.get(k) != n}
+        raise AssertionError(f"{exc}: (counted, emitted) of the wrong keys: {wrong}") from exc
     values = collections.Counter(
         int(msg.value()) for msg in read_topic(goka_brokers, passed_on, PARTITIONS)
     )
