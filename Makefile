@@ -13,7 +13,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/python -m examples.user_status demo
 
 test: lint
-	$(BIN)/python -m pytest -p no:cacheprovider -ra --verbose
+	$(BIN)/python -m pytest -p no:cacheprovider -ra --verbose --durations=25
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
