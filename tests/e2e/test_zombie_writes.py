@@ -135,7 +135,12 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
             assert view.wait_running(30)
             return dict(view.items())
 
-    wait_until(lambda: table() == expected, 90, f"the table holds {guarantee}'s exact values")
+    try:
+        wait_until(lambda: table() == expected, 90, f"the table holds {guarantee}'s exact values")
+    except AssertionError as exc:
+        values = table()
+        wrong = {k: (values.get(k), n) for k, n in expected.items() if values.get(k) != n}
+        raise AssertionError(f"{exc}: (in the table, expected) of the wrong keys: {wrong}") from exc
 
     records = changelog(goka_brokers, goka.group_table(group))
     a_writer = f":{a.pid}:"
