@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from goka._partition import PartitionTask
 from goka._recovery import RecoveryReader
+from goka.changes import ChangeFeed, TableChanges
 from goka.graph import GroupGraph
 from goka.storage import Storage, StorageFactory
 
@@ -32,6 +33,8 @@ _logger = logging.getLogger("goka.processor")
 class _Stores:
     table: Storage | None
     joins: dict[str, Storage]
+    feed: ChangeFeed | None = None
+    """The group table's change feed (None: not watched, or no table)."""
     standby_records: int = 0
     caught_up: bool = False
     """A standby reached the end of its table partition at least once."""
@@ -55,6 +58,8 @@ class Assignment:
     """The group protocol hands partitions out incrementally (KIP-848's ``consumer``
     protocol): each rebalance callback lists only what is added or taken away, and the
     partitions that stay keep running through it."""
+    changes: TableChanges = field(default_factory=TableChanges)
+    """The feeds of the group table's partitions, for watchers (see ``goka.changes``)."""
     on_change: Callable[[], None] = lambda: None
     """Called after partitions are assigned, released, or start running."""
     tasks: dict[int, PartitionTask] = field(default_factory=dict)
@@ -78,6 +83,8 @@ class Assignment:
                 table=self.storage.open(table, partition) if table is not None else None,
                 joins={e.table: self.storage.open(e.table, partition) for e in self.graph.joins},
             )
+            if stores.table is not None:
+                stores.feed = self.changes.open(partition, stores.table)
             self._stores[partition] = stores
         return stores
 
@@ -85,6 +92,7 @@ class Assignment:
         stores = self._stores.pop(partition, None)
         if stores is None:
             return
+        self.changes.close(partition, f"partition {partition} is no longer held here")
         for topic, store in stores.all():
             if self.reader is not None:
                 self.reader.remove(topic or self._table_topic, partition)
@@ -106,7 +114,14 @@ class Assignment:
         if self.reader is not None:
             for topic, store in stores.all():
                 name = topic or self._table_topic
-                self.reader.add(name, partition, store, exact_end=assigned and topic is None)
+                own = topic is None
+                self.reader.add(
+                    name,
+                    partition,
+                    store,
+                    exact_end=assigned and own,
+                    feed=stores.feed if own else None,
+                )
                 followed.add((name, partition))
         return followed
 
@@ -156,6 +171,7 @@ class Assignment:
                 partition,
                 stores.table,
                 join_stores=stores.joins,
+                feed=stores.feed,
                 cache={} if self.cache and stores.table is not None else None,
             )
             task.pending = self._follow(partition, stores, assigned=True)

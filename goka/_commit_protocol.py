@@ -40,6 +40,7 @@ from goka._partition import PartitionTask
 from goka._producer import BatchProducer, Deliveries, DeliveryTimedOut
 from goka._stall import MembershipInDoubt, StallGuard
 from goka._transactions import TransactionalProducer
+from goka.changes import consecutive_changes
 from goka.codec import Codec
 from goka.context import Completion, Context
 from goka.errors import CallbackFailed, CodecError, ConfigError, GokaError, ProcessorError
@@ -362,7 +363,13 @@ class BatchRunner(GraphHost):
         self._crash.reached("after_delivery")
         for task, _, _ in batch.counts:
             if task.inflight and task.store is not None:  # only tables have buffered writes
-                task.store.apply(task.inflight, table_offsets[task.partition] + 1)
+                last = table_offsets[task.partition]
+                if task.feed is None:
+                    task.store.apply(task.inflight, last + 1)
+                else:
+                    first = batch.deliveries.table_first.get(task.partition)
+                    changes = consecutive_changes(task.partition, task.inflight, first, last)
+                    task.feed.apply(task.store, task.inflight, last + 1, changes)
             task.stored(self._cache_limit)
         for (task, topic), offset in batch.processed.items():
             task.next_input[topic] = offset  # stored: from now on it may be committed

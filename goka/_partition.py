@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from goka.changes import ChangeFeed
 from goka.storage import Storage
 
 __all__ = ["CACHEABLE", "PartitionState", "PartitionTask"]
@@ -26,6 +27,8 @@ class PartitionTask:
     store: Storage | None
     """The group table's store of this partition (None: the group has no table)."""
     join_stores: dict[str, Storage] = field(default_factory=dict)
+    feed: ChangeFeed | None = None
+    """Where the table writes it stores are published (None: nobody watches)."""
     state: PartitionState = "recovering"
     pending: set[tuple[str, int]] = field(default_factory=set)
     """Table partitions still replaying before this partition may process."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from goka.changes import ChangeFeed
 from goka.errors import StorageError
 from goka.local_table import HeldPartition, PartitionNotHeld, PartitionState, TableMeta
 from goka.storage import Storage
@@ -88,6 +89,9 @@ class ProcessorTable:
 
     def unreachable_for(self) -> float:
         return self._processor.reachability.unreachable_for()
+
+    def changes(self, partition: int) -> ChangeFeed | None:
+        return self._processor.changes.get(partition)
 
     def processed_offset(self, partition: int, topic: str) -> int | None:
         assignment = self._processor._assignment

@@ -30,7 +30,7 @@ class DeliveryTimedOut(DeliveryError):
 class Deliveries:
     """The outstanding messages of one batch, and what their acknowledgements said."""
 
-    __slots__ = ("error", "outstanding", "table_offsets", "timed_out")
+    __slots__ = ("error", "outstanding", "table_first", "table_offsets", "timed_out")
 
     def __init__(self) -> None:
         self.outstanding = 0
@@ -39,6 +39,8 @@ class Deliveries:
         """The first failure was librdkafka giving a message up after message.timeout.ms."""
         self.table_offsets: dict[int, int] = {}
         """The last acknowledged table offset per partition."""
+        self.table_first: dict[int, int] = {}
+        """The first acknowledged table offset per partition."""
 
     def delivered(self, err: KafkaError | None, msg: Any) -> None:
         """librdkafka's delivery report of an emitted message, served by this thread's
@@ -56,6 +58,8 @@ class Deliveries:
         partition, offset = msg.partition(), msg.offset()
         if offset > self.table_offsets.get(partition, -1):
             self.table_offsets[partition] = offset
+        if offset < self.table_first.get(partition, offset + 1):
+            self.table_first[partition] = offset
 
     def _failed(self, err: KafkaError, msg: Any) -> None:
         if self.error is None:

@@ -54,6 +54,7 @@ from goka._consume import consume_available
 from goka._kafka_errors import high_watermark, raise_if_permanent
 from goka._reachability import Reachability
 from goka._stale_stores import TopicFactsCache, mismatch
+from goka.changes import Change, ChangeFeed
 from goka.storage import Storage
 
 __all__ = ["ReadResult", "RecoveryReader", "TopicPartitionKey"]
@@ -94,6 +95,8 @@ class RecoveryReader:
             }
         )
         self._stores: dict[TopicPartitionKey, Storage] = {}
+        self._feeds: dict[TopicPartitionKey, ChangeFeed] = {}
+        """The partitions whose records are published, and their feeds."""
         self.skipped_records = 0
         self._targets: dict[TopicPartitionKey, int] = {}
         """The high watermark of each partition when it was added; reaching it catches up."""
@@ -121,12 +124,21 @@ class RecoveryReader:
     def __contains__(self, key: TopicPartitionKey) -> bool:
         return key in self._stores
 
-    def add(self, topic: str, partition: int, store: Storage, *, exact_end: bool = False) -> None:
+    def add(
+        self,
+        topic: str,
+        partition: int,
+        store: Storage,
+        *,
+        exact_end: bool = False,
+        feed: ChangeFeed | None = None,
+    ) -> None:
         """Start reading ``partition`` of ``topic`` from the offset its store has applied.
 
         Adding a partition that is already read restarts it from the store's offset, so a
         caught-up event follows (EOF events are only sent once per reaching the end). With
         ``exact_end``, only an EOF event reports it caught up (see the module docstring).
+        With a ``feed``, every record applied is published to it.
         """
         self.remove(topic, partition)
         if topic not in self._known_topics:
@@ -140,6 +152,9 @@ class RecoveryReader:
         self._check_store(topic, partition, store)
         start = store.offset()
         self._stores[topic, partition] = store
+        if feed is not None:
+            feed.resync(start or 0)
+            self._feeds[topic, partition] = feed
         position = OFFSET_BEGINNING if start is None else start
         self._consumer.incremental_assign([TopicPartition(topic, partition, position)])
         if exact_end:
@@ -195,6 +210,7 @@ class RecoveryReader:
         self._held_open.pop((topic, partition), None)
         self._targets.pop((topic, partition), None)
         self._rechecked.discard((topic, partition))
+        self._feeds.pop((topic, partition), None)
         if self._stores.pop((topic, partition), None) is not None:
             self._consumer.incremental_unassign([TopicPartition(topic, partition)])
 
@@ -240,8 +256,16 @@ class RecoveryReader:
                 partition_writes[key] = msg.value()
             last[where] = msg.offset()
             records[where] = records.get(where, 0) + 1
+        feeds = self._feeds
+        changes = _changes(messages, feeds) if feeds else {}
         for where, offset in last.items():
-            self._stores[where].apply(writes.get(where, {}), offset + 1)
+            feed = feeds.get(where)
+            if feed is None:
+                self._stores[where].apply(writes.get(where, {}), offset + 1)
+            else:
+                feed.apply(
+                    self._stores[where], writes.get(where, {}), offset + 1, changes.get(where, [])
+                )
             _, high = self._consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
             self.high_watermarks[where] = max(high, offset + 1)
         for where, target in list(self._targets.items()):
@@ -299,8 +323,12 @@ class RecoveryReader:
             store, end = self._stores[where], ends[where]
             if where in due:
                 position = self._consumer.position([TopicPartition(*where)])[0].offset
-                if position >= end > (store.offset() or 0):
-                    store.apply({}, end)  # read past what followed the abort
+                if position >= end > (store.offset() or 0):  # read past what followed the abort
+                    feed = self._feeds.get(where)
+                    if feed is None:
+                        store.apply({}, end)
+                    else:
+                        feed.apply(store, {}, end, [])
             if (store.offset() or 0) >= end:
                 if self._held_open.pop(where, None) is not None and where in due:
                     freed.add(where)
@@ -335,3 +363,19 @@ class RecoveryReader:
             self.remove(*where)
         self._stores.clear()
         self._consumer.close()
+
+
+def _changes(
+    messages: list[Any], feeds: dict[TopicPartitionKey, ChangeFeed]
+) -> dict[TopicPartitionKey, list[Change]]:
+    """The records of ``messages`` of the partitions with a feed, as changes: a second pass,
+    so that the hot loop costs nothing more when nobody watches."""
+    changes: dict[TopicPartitionKey, list[Change]] = {}
+    for msg in messages:
+        if msg.error() is not None:
+            continue
+        where = (msg.topic(), msg.partition())
+        key = msg.key()
+        if key is not None and where in feeds:
+            changes.setdefault(where, []).append((key, msg.value(), msg.offset()))
+    return changes

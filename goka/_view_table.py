@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from goka.changes import ChangeFeed
 from goka.errors import StorageError
 from goka.local_table import HeldPartition, PartitionNotHeld, TableMeta
 
@@ -45,6 +46,9 @@ class ViewTable:
             raise PartitionNotHeld(f"partition {partition} is closed: {exc}") from exc
 
     input_topics: frozenset[str] = frozenset()
+
+    def changes(self, partition: int) -> ChangeFeed | None:
+        return self._view.changes.get(partition)
 
     def processed_offset(self, partition: int, topic: str) -> int | None:
         return None  # a view does not process inputs

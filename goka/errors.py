@@ -17,6 +17,7 @@ __all__ = [
     "EmitterClosedError",
     "ExpectationError",
     "GokaError",
+    "HistoryUnavailable",
     "LocalKafkaError",
     "MissingTool",
     "PartitionNotHeld",
@@ -93,6 +94,16 @@ class PartitionNotHeld(GokaError):
     """The partition is not (or no longer) held here."""
 
 
+class HistoryUnavailable(PartitionNotHeld):
+    """A change feed cannot resume from the offset asked for: it keeps changes only from
+    ``first`` (or it has ended); watch from another replica, or again with a snapshot."""
+
+    def __init__(self, partition: int, first: int, reason: str) -> None:
+        super().__init__(reason)
+        self.partition = partition
+        self.first = first
+
+
 class UnknownTable(GokaError):
     """No live member announces the table."""
 
@@ -101,6 +112,8 @@ _READ_HINTS = {
     "UNAUTHENTICATED": "pass the deployment's bearer token "
     "(token=..., or --token / VIEWSVC_TOKEN on the command line)",
     "FAILED_PRECONDITION": "no replica meets max_lag: raise it, or read with max_lag=0",
+    "OUT_OF_RANGE": "no replica still has the changes since the offsets asked for: watch "
+    "again with a snapshot",
     "DEADLINE_EXCEEDED": "raise the timeout, or check that the min_offsets were written to "
     "the right table",
 }

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from goka.changes import ChangeFeed
 from goka.errors import PartitionNotHeld
 
 __all__ = [
@@ -66,6 +67,10 @@ class LocalTable(Protocol):
         self, partition: int, start: bytes | None, end: bytes | None
     ) -> Iterator[tuple[bytes, bytes]]:
         """Rows with ``start <= key < end`` in key order."""
+
+    def changes(self, partition: int) -> ChangeFeed | None:
+        """The change feed of a held partition (see ``goka.changes``); None if its changes
+        are not published here."""
 
     @property
     def input_topics(self) -> frozenset[str]:

@@ -56,6 +56,7 @@ from goka._transactions import (
     transactional_id,
 )
 from goka._visit import Visit
+from goka.changes import TableChanges
 from goka.errors import ConfigError, GokaError, ProcessorError, VisitAborted
 from goka.graph import GroupGraph
 from goka.local_table import LocalTable
@@ -274,6 +275,9 @@ class Processor:
         self._delivery_timeout = delivery_timeout
         self._stop_timeout = stop_timeout
         self._hot_standby = hot_standby
+        self.changes = TableChanges()
+        """The change feeds of the held table partitions, once ``local_table()`` enabled
+        them (see ``goka.changes``)."""
         self.standby_replicas = standby_replicas
         self.discovery = discovery
         self._serve = serve
@@ -376,7 +380,9 @@ class Processor:
 
     def local_table(self) -> LocalTable:
         """Thread-safe reads of the group-table partitions this instance holds (active and
-        standby), for servers such as ``viewsvc`` (see ``goka.local_table``)."""
+        standby), for servers such as ``viewsvc`` (see ``goka.local_table``); from now on
+        their changes are published too (``goka.changes``), for watchers."""
+        self.changes.enable()
         return ProcessorTable(self)
 
     def visit_all(self, name: str, meta: Any = None, timeout: float | None = None) -> int:
@@ -483,6 +489,7 @@ class Processor:
             assignment = Assignment(
                 self.graph, self._storage, reader, inputs, self._hot_standby, partitions,
                 cache=self._cache_entries > 0, incremental=self.group_protocol == "consumer",
+                changes=self.changes,
             )  # fmt: skip
             self._assignment = assignment
             cleanup.callback(assignment.close)

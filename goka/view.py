@@ -20,6 +20,7 @@ from typing import Any, Generic, Literal, TypeVar
 from goka._config import client_config
 from goka._recovery import RecoveryReader
 from goka._view_table import ViewTable
+from goka.changes import TableChanges
 from goka.codec import Codec, check_codec
 from goka.errors import ConfigError, GokaError, StorageError, TopicError
 from goka.local_table import HeldPartition, LocalTable, PartitionNotHeld
@@ -89,6 +90,9 @@ class View(Generic[T]):
             storage = LMDBStorage(self._temp_storage)
         self._storage = storage
         self._stores: dict[int, Storage] = {p: storage.open(table, p) for p in held}
+        self.changes = TableChanges()
+        """The change feeds of the held partitions, once ``local_table()`` enabled them
+        (see ``goka.changes``)."""
         self._wanted: set[int] | None = None
         """Partitions asked for by ``set_partitions``, until the follower applies them."""
         self._wanted_lock = threading.Lock()
@@ -179,7 +183,7 @@ class View(Generic[T]):
         self._reader = reader
         try:
             for partition, store in self._stores.items():
-                reader.add(self.table, partition, store)
+                reader.add(self.table, partition, store, feed=self.changes.open(partition, store))
             pending = {(self.table, partition) for partition in self._stores}
             while not self._stopping.is_set():
                 self._apply_wanted(reader, pending)
@@ -212,10 +216,11 @@ class View(Generic[T]):
             reader.remove(self.table, partition)
             pending.discard((self.table, partition))
             self._caught_up.discard(partition)
+            self.changes.close(partition, f"partition {partition} is no longer held here")
             self._stores.pop(partition).close()
         for partition in sorted(wanted - set(self._stores)):
             store = self._storage.open(self.table, partition)
-            reader.add(self.table, partition, store)
+            reader.add(self.table, partition, store, feed=self.changes.open(partition, store))
             self._stores[partition] = store
             pending.add((self.table, partition))
         _logger.info("view of %s holds partitions %s", self.table, sorted(self._stores))
@@ -236,8 +241,10 @@ class View(Generic[T]):
         """Thread-safe reads of the held partitions, for servers such as ``viewsvc``.
 
         ``value_codec`` names the values' codec to announce, when the view reads them as
-        raw bytes (default: the view's codec).
+        raw bytes (default: the view's codec). From now on the partitions' changes are
+        published too (``goka.changes``), for watchers: call it before ``start()``.
         """
+        self.changes.enable()
         return ViewTable(self, value_codec or self.codec.name)
 
     def held(self) -> dict[int, HeldPartition]:
@@ -321,7 +328,8 @@ class View(Generic[T]):
             self._finished.set()
         elif not self._finished.wait(timeout):
             raise GokaError(f"the view of table {self.table!r} did not stop within {timeout}s")
-        for store in self._stores.values():
+        for partition, store in self._stores.items():
+            self.changes.close(partition, f"the view of {self.table!r} stopped")
             store.close()
         self._stores = {}
         if self._temp_storage is not None:

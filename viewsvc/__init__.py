@@ -12,13 +12,23 @@ line inspects a deployment:
 
 from goka import __version__
 from goka.errors import ReadError
-from viewsvc.client import Client, Consistency, Entry, GetResult, ServedTable, Source
+from viewsvc.client import (
+    Change,
+    Client,
+    Consistency,
+    Entry,
+    GetResult,
+    ServedTable,
+    Source,
+    WatchIterator,
+)
 from viewsvc.nodes.processor_plugin import ServeConfig
 from viewsvc.nodes.standalone import NodeConfig, Router, ViewServer
 from viewsvc.server.limits import Limits
 from viewsvc.server.security import ServerSecurity
 
 __all__ = [
+    "Change",
     "Client",
     "Consistency",
     "Entry",
@@ -32,5 +42,6 @@ __all__ = [
     "ServerSecurity",
     "Source",
     "ViewServer",
+    "WatchIterator",
     "__version__",
 ]

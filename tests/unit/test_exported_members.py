@@ -62,6 +62,7 @@ EXPECTED: dict[str, list[str]] = {
         "EmitterClosedError",
         "ExpectationError",
         "GokaError",
+        "HistoryUnavailable",
         "LocalKafkaError",
         "MissingTool",
         "PartitionNotHeld",
@@ -96,6 +97,7 @@ EXPECTED: dict[str, list[str]] = {
         "standbys",
     ],
     "viewsvc": [
+        "Change",
         "Client",
         "Consistency",
         "Entry",
@@ -109,9 +111,11 @@ EXPECTED: dict[str, list[str]] = {
         "ServerSecurity",
         "Source",
         "ViewServer",
+        "WatchIterator",
         "__version__",
     ],
     "viewsvc.client": [
+        "Change",
         "Client",
         "Consistency",
         "Entry",
@@ -120,6 +124,7 @@ EXPECTED: dict[str, list[str]] = {
         "ScanIterator",
         "ServedTable",
         "Source",
+        "WatchIterator",
     ],
 }
 

@@ -28,7 +28,7 @@ from discovery import DEFAULT_TOPIC, MemberInfo, Membership
 from goka.errors import GokaError
 from viewsvc.cli.common_options import config_option, extra_config, setup_logging
 from viewsvc.cli.members import format_table, only_table, to_json
-from viewsvc.cli.read_commands import get, locate, scan
+from viewsvc.cli.read_commands import get, locate, scan, watch
 from viewsvc.cli.serve_commands import route, serve_view
 
 __all__ = ["cli", "main"]
@@ -118,6 +118,7 @@ def members(
 cli.add_command(get)
 cli.add_command(scan)
 cli.add_command(locate)
+cli.add_command(watch)
 cli.add_command(serve_view)
 cli.add_command(route)
 

@@ -21,7 +21,7 @@ from goka.errors import CodecError, GokaError
 from viewsvc.cli.common_options import Connection, connection_options
 from viewsvc.client import Client, Consistency
 
-__all__ = ["get", "locate", "scan"]
+__all__ = ["get", "locate", "scan", "watch"]
 
 _DECODERS: dict[str, Callable[[bytes], str]] = {
     "bytes": repr,
@@ -119,6 +119,90 @@ def scan(
                 click.echo(f"{_show_key(entry.key, raw)}\t{show(entry.value)}")
         if rows.next_page_token:
             click.echo(f"next page token: {rows.next_page_token}", err=True)
+
+
+def _offsets(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, int]:
+    offsets = {}
+    for value in values:
+        partition, _, offset = value.partition("=")
+        if not (partition.isdigit() and offset.isdigit()):
+            raise click.BadParameter(f"{value!r} is not PARTITION=OFFSET (e.g. 0=1234)")
+        offsets[int(partition)] = int(offset)
+    return offsets
+
+
+@click.command()
+@connection_options
+@table_option
+@click.option("--prefix", help="only keys starting with PREFIX")
+@click.option("--start", help="only keys >= START (byte order)")
+@click.option("--end", help="only keys < END")
+@click.option("--key", "keys", multiple=True, help="only this key (repeatable)")
+@click.option("--partition", "partitions", type=click.IntRange(min=0), multiple=True,
+              help="only this partition (repeatable)")  # fmt: skip
+@click.option("--from", "from_offsets", multiple=True, callback=_offsets, metavar="P=OFFSET",
+              help="resume partition P at OFFSET (repeatable)")  # fmt: skip
+@click.option("--snapshot", is_flag=True, help="first print the current rows")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="stop after this many seconds (default: until Ctrl-C)")  # fmt: skip
+@read_option_flags
+@raw_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def watch(
+    connection: Connection,
+    table: str,
+    prefix: str | None,
+    start: str | None,
+    end: str | None,
+    keys: tuple[str, ...],
+    partitions: tuple[int, ...],
+    from_offsets: dict[int, int],
+    snapshot: bool,
+    duration: float | None,
+    consistency: Consistency,
+    max_lag: int,
+    raw: bool,
+    as_json: bool,
+) -> None:
+    """Print changes as they come: PARTITION@OFFSET<TAB>KEY<TAB>VALUE (<deleted> for a
+    deleted key; snapshot rows as snapshot<TAB>KEY<TAB>VALUE). The stream resumes by itself
+    when a node stops; on exit the offsets to resume from (--from) go to stderr."""
+    with _client(connection) as client:
+        show = _value_formatter(client, table, raw)
+        changes = client.watch(
+            table,
+            keys=keys or None,
+            prefix=prefix,
+            start=start,
+            end=end,
+            partitions=partitions,
+            from_offsets=from_offsets,
+            snapshot=snapshot,
+            consistency=consistency,
+            max_lag=max_lag,
+            timeout=duration,
+            reconnect_timeout=connection.timeout,
+        )
+        try:
+            with changes:
+                for change in changes:
+                    value = None if change.value is None else show(change.value)
+                    if as_json:
+                        click.echo(json.dumps({
+                            "key": _show_key(change.key, raw), "value": value,
+                            "deleted": change.deleted, "partition": change.partition,
+                            "offset": change.offset, "snapshot": change.snapshot,
+                        }, ensure_ascii=False))  # fmt: skip
+                        continue
+                    where = "snapshot" if change.snapshot else f"{change.partition}@{change.offset}"
+                    shown = "<deleted>" if value is None else value
+                    click.echo(f"{where}\t{_show_key(change.key, raw)}\t{shown}")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            resume = " ".join(f"--from {p}={o}" for p, o in sorted(changes.positions.items()))
+            if resume:
+                click.echo(f"resume with: {resume}", err=True)
 
 
 @click.command()

@@ -59,6 +59,20 @@ _OPTIONS = [
         show_default=True,
     ),
     click.option(
+        "--max-watchers",
+        type=click.IntRange(min=1),
+        default=Limits.max_watchers,
+        show_default=True,
+        help="Watch and WatchMembers streams served at once; more get RESOURCE_EXHAUSTED",
+    ),
+    click.option(
+        "--watch-buffer",
+        type=click.IntRange(min=1),
+        default=Limits.watch_buffer,
+        show_default=True,
+        help="changes a watcher may fall behind before its stream ends (RESOURCE_EXHAUSTED)",
+    ),
+    click.option(
         "--metrics-port",
         type=click.IntRange(min=0, max=65535),
         envvar="GOKA_METRICS_PORT",
@@ -127,6 +141,8 @@ def server_settings(options: dict[str, Any]) -> ServerSettings:
             scan_cap=options.pop("scan_cap"),
             max_concurrent_rpcs=options.pop("max_concurrent_rpcs"),
             max_request_bytes=options.pop("max_request_bytes"),
+            max_watchers=options.pop("max_watchers"),
+            watch_buffer=options.pop("watch_buffer"),
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc

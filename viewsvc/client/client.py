@@ -26,6 +26,7 @@ from viewsvc.client.calls import Calls, ScanIterator
 from viewsvc.client.members import KafkaMembers, MemberSource, WatchedMembers
 from viewsvc.client.results import GetResult, ServedTable
 from viewsvc.client.routing import fallbacks, key_routes, validate_table
+from viewsvc.client.watching import WatchIterator
 from viewsvc.v1 import table_pb2
 from viewsvc.wire.channels import ChannelPool
 from viewsvc.wire.read_options import Consistency, ReadOptions
@@ -193,6 +194,65 @@ class Client:
         )
         endpoints = fallbacks(self._targets, self.members())
         return ScanIterator(self._calls, endpoints, request, self._deadline(timeout))
+
+    def watch(
+        self,
+        table: str,
+        *,
+        keys: Iterable[Key] | None = None,
+        prefix: Key | None = None,
+        start: Key | None = None,
+        end: Key | None = None,
+        partitions: Iterable[int] | None = None,
+        from_offsets: Mapping[int, int] | None = None,
+        snapshot: bool = False,
+        consistency: Consistency = "any",
+        max_lag: int = 0,
+        timeout: float | None = None,
+        reconnect_timeout: float | None = None,
+    ) -> WatchIterator:
+        """The changes of the matching keys (any of ``keys``, within ``prefix`` and
+        ``start <= key < end``) as the deployment applies them, in offset order per
+        partition; with ``snapshot``, first the current rows of the partitions without a
+        ``from_offsets`` entry (``Change.snapshot``).
+
+        ``from_offsets`` (per partition, the first offset to send, e.g. a previous watch's
+        ``positions``) resumes a watch. The stream resumes by itself when it breaks, on any
+        node that holds the partitions: no change is missed or repeated. It ends after
+        ``timeout`` seconds (None: when closed); a watch that no node takes again within
+        ``reconnect_timeout`` seconds (default: the client's timeout) raises ReadError.
+        """
+        table = validate_table(table)
+        wanted = list(partitions or ())
+        if any(type(p) is not int or p < 0 for p in wanted):
+            raise ConfigError(f"partitions must be ints >= 0, got {partitions!r}")
+        offsets = dict(from_offsets or {})
+        if any(type(p) is not int or type(o) is not int or p < 0 or o < 0
+               for p, o in offsets.items()):  # fmt: skip
+            raise ConfigError(
+                f"from_offsets must map partitions to offsets (ints >= 0), got {from_offsets!r}"
+            )
+        if not isinstance(snapshot, bool):
+            raise ConfigError(f"snapshot must be True or False, got {snapshot!r}")
+        request = table_pb2.WatchRequest(
+            table=table,
+            keys=[_key(k) for k in keys or ()],
+            prefix=_key(prefix or b""),
+            start=_key(start or b""),
+            end=_key(end or b""),
+            from_offsets=offsets,
+            snapshot=snapshot,
+            partitions=sorted(set(wanted)),
+            options=ReadOptions.from_arguments(consistency, max_lag, None, "").to_pb(),
+        )
+        reconnect = self._timeout if reconnect_timeout is None else reconnect_timeout
+        return WatchIterator(
+            self._pool,
+            lambda: fallbacks(self._targets, self.members()),
+            request,
+            None if timeout is None else _check_timeout(timeout),
+            _check_timeout(reconnect),
+        )
 
     def locate(self, table: str, key: Key, *, timeout: float | None = None) -> Location:
         """The key's partition and its holders, best first: computed from the membership, or

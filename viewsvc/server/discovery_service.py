@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -13,7 +15,7 @@ from discovery.model import KIND_VALUES, ROLE_VALUES, STATE_VALUES, MemberInfo
 from discovery.v1 import discovery_pb2 as pb
 from discovery.v1 import discovery_pb2_grpc
 
-__all__ = ["DiscoveryServicer", "to_member"]
+__all__ = ["DiscoveryServicer", "threadsafe_setter", "to_member"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -24,9 +26,9 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
 
     ``coalesce`` (default 0.1 s) is how long WatchMembers waits after a change for more
     changes before it sends, so a burst (a rebalance) is one message; ``poll`` (default 1 s)
-    bounds how late it notices a cancelled call or ``stopping``. A watch holds one server
-    thread for its whole life, so at most ``max_watchers`` (default 4) run at once; more are
-    refused with RESOURCE_EXHAUSTED.
+    bounds how late it notices ``stopping``. At most ``max_watchers`` watch streams run at
+    once (``watchers``: a semaphore shared with Watch); more are refused with
+    RESOURCE_EXHAUSTED.
     """
 
     def __init__(
@@ -37,11 +39,12 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
         *,
         coalesce: float = 0.1,
         poll: float = 1.0,
-        max_watchers: int = 4,
+        max_watchers: int = 128,
+        watchers: threading.BoundedSemaphore | None = None,
     ) -> None:
         self._members = members
         self._max_watchers = max_watchers
-        self._watchers = threading.BoundedSemaphore(max_watchers)
+        self._watchers = watchers or threading.BoundedSemaphore(max_watchers)
         self._subscribe = subscribe
         self._stopping = stopping
         self._coalesce = coalesce
@@ -52,31 +55,30 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
     ) -> pb.MembersResponse:
         return pb.MembersResponse(members=[to_member(m) for m in self._live(request.table)])
 
-    def WatchMembers(
-        self, request: pb.WatchMembersRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.WatchMembersResponse]:
+    async def WatchMembers(
+        self, request: pb.WatchMembersRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchMembersResponse]:
         """Sends the list at once, then whenever it changed other than by heartbeats.
 
         A heartbeat only renews ``sequence``, ``emitted_at`` and ``last_heard``; sending the
         whole list for each one would cost a message per member per heartbeat interval for
         nothing: liveness is the server's business, and a member that dies drops out of the
-        list, which is a change.
+        list, which is a change. The stream waits on the event loop, holding no thread.
         """
-        if not self._watchers.acquire(blocking=False):  # each stream holds a server thread
-            context.abort(
+        if not self._watchers.acquire(blocking=False):
+            await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this node serves at most {self._max_watchers} WatchMembers streams "
+                f"this node serves at most {self._max_watchers} watch streams "
                 "(Limits.max_watchers): watch another node, or follow the discovery topic "
                 "with Client(brokers=...)",
             )
-        changed = threading.Event()
-        unsubscribe = self._subscribe(changed.set)
-        context.add_callback(changed.set)  # wakes the loop when the client cancels
+        changed = asyncio.Event()
+        unsubscribe = self._subscribe(threadsafe_setter(changed))
         try:
             sent: tuple[MemberInfo, ...] | None = None
-            while context.is_active():
+            while True:
                 if self._stopping.is_set():
-                    context.abort(
+                    await context.abort(
                         grpc.StatusCode.UNAVAILABLE,
                         "the server is shutting down: watch another member",
                     )
@@ -86,8 +88,9 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
                 if seen != sent:
                     yield pb.WatchMembersResponse(members=[to_member(m) for m in members])
                     sent = seen
-                if changed.wait(self._poll):
-                    self._stopping.wait(self._coalesce)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self._poll)
+                    await asyncio.sleep(self._coalesce)
         finally:
             unsubscribe()
             self._watchers.release()
@@ -134,3 +137,15 @@ def to_member(info: MemberInfo) -> pb.Member:
 
 def _without_heartbeat(info: MemberInfo) -> MemberInfo:
     return dataclasses.replace(info, sequence=0, emitted_at=_EPOCH, last_heard=_EPOCH)
+
+
+def threadsafe_setter(event: asyncio.Event) -> Callable[[], None]:
+    """A function any thread may call to set ``event`` (of the running loop); a no-op once
+    the loop is closed."""
+    loop = asyncio.get_running_loop()
+
+    def set_event() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(event.set)
+
+    return set_event

@@ -26,12 +26,15 @@ from discovery.v1 import discovery_pb2, discovery_pb2_grpc
 from goka.errors import ConfigError, GokaError
 from goka.local_table import LocalTable
 from viewsvc.server.discovery_service import DiscoveryServicer
+from viewsvc.server.event_loop import EventLoopThread
 from viewsvc.server.limits import Limits
 from viewsvc.server.local_tables import LocalTables
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.planner import ReadPlanner
 from viewsvc.server.security import ServerSecurity
+from viewsvc.server.sync_handlers import SyncHandlers
 from viewsvc.server.table_service import TableServicer
+from viewsvc.server.watch_service import Watches
 from viewsvc.v1 import table_pb2, table_pb2_grpc
 from viewsvc.wire.channels import ChannelPool
 
@@ -153,13 +156,30 @@ class TableServer:
         self._forwards = futures.ThreadPoolExecutor(
             max_workers=self.limits.workers, thread_name_prefix="viewsvc-forward"
         )
+        self._watch_slots = threading.BoundedSemaphore(self.limits.max_watchers)
+        self._watches = Watches(self._planner, self.limits, self._pool, self._watch_slots)
         self._health = health.HealthServicer()
-        self._server: grpc.Server | None = None
+        self._loop: EventLoopThread | None = None
+        self._server: grpc.aio.Server | None = None
         self._health_thread: threading.Thread | None = None
         self.port = 0
         """The bound port, once started."""
 
     def start(self) -> TableServer:
+        self._loop = EventLoopThread(f"viewsvc-{self.member_id}")
+        try:
+            self._server = self._loop.run(self._serve())
+        except BaseException:
+            self._loop.close()
+            raise
+        self._health_thread = threading.Thread(
+            target=self._watch_health, name=f"viewsvc-health-{self.member_id}", daemon=True
+        )
+        self._health_thread.start()
+        _logger.info("%s serving on port %d", self.member_id, self.port)
+        return self
+
+    async def _serve(self) -> grpc.aio.Server:
         server = bounded_server(
             self._pool,
             self.limits,
@@ -169,7 +189,7 @@ class TableServer:
             ],
         )
         table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            TableServicer(self._planner, self._forwards), server
+            TableServicer(self._planner, self._forwards, self._watches), server
         )
         discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(  # type: ignore[no-untyped-call]
             DiscoveryServicer(
@@ -177,6 +197,7 @@ class TableServer:
                 self._subscribe,
                 self._stopping,
                 max_watchers=self.limits.max_watchers,
+                watchers=self._watch_slots,
             ),
             server,
         )
@@ -184,14 +205,8 @@ class TableServer:
         self.port = self._security.bind(server, self.listen)
         self._set_health(False)
         self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
-        server.start()
-        self._server = server
-        self._health_thread = threading.Thread(
-            target=self._watch_health, name=f"viewsvc-health-{self.member_id}", daemon=True
-        )
-        self._health_thread.start()
-        _logger.info("%s serving on port %d", self.member_id, self.port)
-        return self
+        await server.start()
+        return server
 
     @property
     def serving(self) -> bool:
@@ -242,9 +257,13 @@ class TableServer:
         self._serving = False
         if self._server is not None and drain > 0:
             time.sleep(drain)
-        if self._server is not None:
-            self._server.stop(grace).wait(grace + 1)
+        self._watches.close("the server is shutting down: watch another member")
+        if self._server is not None and self._loop is not None:
+            self._loop.run(self._server.stop(grace), grace + 1)
+            self._loop.run(self._planner.aclose(), 1)
             self._server = None
+        if self._loop is not None:
+            self._loop.close()
         if self._health_thread is not None:
             self._health_thread.join(1)
         self._planner.close()
@@ -254,14 +273,15 @@ class TableServer:
 def bounded_server(
     pool: futures.ThreadPoolExecutor,
     limits: Limits,
-    interceptors: Iterable[grpc.ServerInterceptor] = (),
-) -> grpc.Server:
-    """A grpc.Server that enforces ``limits`` (calls at once, request size, streams per
-    connection) and refuses to share its port; ``bench/grpc_reads.py`` measures a bare
-    handler on one too, to tell the server's own cost from the handlers'."""
-    return grpc.server(
-        pool,
-        interceptors=list(interceptors),
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+) -> grpc.aio.Server:
+    """An asyncio grpc server (created on the running loop) that enforces ``limits`` (calls
+    at once, request size, streams per connection), runs blocking handlers on ``pool`` and
+    refuses to share its port; ``bench/grpc_reads.py`` measures a bare handler on one too, to
+    tell the server's own cost from the handlers'."""
+    return grpc.aio.server(
+        migration_thread_pool=pool,
+        interceptors=[*interceptors, SyncHandlers(pool)],
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", limits.max_request_bytes),
@@ -271,7 +291,7 @@ def bounded_server(
     )
 
 
-def add_health_and_reflection(server: grpc.Server, servicer: health.HealthServicer) -> None:
+def add_health_and_reflection(server: grpc.aio.Server, servicer: health.HealthServicer) -> None:
     """grpc.health.v1 and server reflection, listing every service a node serves."""
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     reflection.enable_server_reflection(

@@ -25,8 +25,13 @@ class Limits:
             demand); more are refused with RESOURCE_EXHAUSTED (default 256).
         max_concurrent_streams: HTTP/2 streams per client connection (default 100).
         workers: threads sending the parts of GetMany calls to other members (default 16).
-        max_watchers: WatchMembers streams served at once (default 4); each holds a call's
-            thread for its whole life.
+        max_watchers: Watch and WatchMembers streams served at once (default 128); they
+            wait on the event loop, holding no thread, but each counts as a call.
+        watch_buffer: changes a Watch stream may have waiting to be sent (default 10,000);
+            a watcher slower than that is ended with RESOURCE_EXHAUSTED and the offsets to
+            resume from, so a slow client never grows the server's memory.
+        watch_progress: seconds between the positions a Watch stream sends while no change
+            matches (default 1), so that a client resumes from recent offsets.
         default_deadline: seconds a call may take when the caller set no deadline, bounding
             min_offsets waits and forwarding (default 30).
     """
@@ -40,7 +45,9 @@ class Limits:
     max_concurrent_rpcs: int = 256
     max_concurrent_streams: int = 100
     workers: int = 16
-    max_watchers: int = 4
+    max_watchers: int = 128
+    watch_buffer: int = 10_000
+    watch_progress: float = 1.0
     default_deadline: float = 30.0
 
     def __post_init__(self) -> None:
@@ -51,5 +58,5 @@ class Limits:
         if self.max_watchers >= self.max_concurrent_rpcs:
             raise ConfigError(
                 f"Limits.max_watchers ({self.max_watchers}) must be below max_concurrent_rpcs "
-                f"({self.max_concurrent_rpcs}): each watch holds a call, and reads need some"
+                f"({self.max_concurrent_rpcs}): each watch is a call, and reads need some"
             )

@@ -12,8 +12,9 @@ recovery and, for processors, processed messages.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -98,14 +99,15 @@ class Metrics:
             self._http = None
 
 
-class _Interceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Times every call and counts it by its final status code."""
+class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Times every call and counts it by its final status code (the outermost interceptor:
+    the handlers it sees are coroutines, see ``viewsvc.server.sync_handlers``)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = continuation(details)
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
         if handler is None:
             return None
         method = details.method.rsplit("/", 1)[-1]
@@ -113,15 +115,18 @@ class _Interceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary is not None:
             behavior = handler.unary_unary
 
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            async def unary(request: Any, context: Any) -> Any:
                 start = time.perf_counter()
                 code = grpc.StatusCode.UNKNOWN
                 try:
-                    response = behavior(request, context)
-                    code = context.code() or grpc.StatusCode.OK
+                    response = await behavior(request, context)
+                    code = _code(context, grpc.StatusCode.OK)
                     return response
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except BaseException:
-                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    code = _code(context, grpc.StatusCode.UNKNOWN)
                     raise
                 finally:
                     observe(method, code, time.perf_counter() - start)
@@ -132,17 +137,18 @@ class _Interceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_stream is not None:
             stream_behavior = handler.unary_stream
 
-            def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
                 start = time.perf_counter()
                 code = grpc.StatusCode.UNKNOWN
                 try:
-                    yield from stream_behavior(request, context)
-                    code = context.code() or grpc.StatusCode.OK
-                except GeneratorExit:  # the client cancelled
+                    async for response in stream_behavior(request, context):
+                        yield response
+                    code = _code(context, grpc.StatusCode.OK)
+                except (asyncio.CancelledError, GeneratorExit):  # the client cancelled
                     code = grpc.StatusCode.CANCELLED
                     raise
                 except BaseException:
-                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    code = _code(context, grpc.StatusCode.UNKNOWN)
                     raise
                 finally:
                     observe(method, code, time.perf_counter() - start)
@@ -151,6 +157,16 @@ class _Interceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 stream, handler.request_deserializer, handler.response_serializer
             )
         return handler  # no client-streaming methods are served
+
+
+def _code(context: Any, default: grpc.StatusCode) -> grpc.StatusCode:
+    """The status the call ended with (the aio context's code() may be an int)."""
+    code = context.code()
+    if code is None:
+        return default
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return next((c for c in grpc.StatusCode if c.value[0] == code), default)
 
 
 class _TablesCollector(Collector):

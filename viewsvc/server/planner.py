@@ -236,6 +236,15 @@ class ReadPlanner:
         self.on_forward(method)
         return self._channels.table_stub(endpoint)
 
+    def aio_stub(self, endpoint: str, method: str) -> Any:
+        """The asyncio stub to forward a ``method`` stream to ``endpoint``, counted as
+        forwarded (for the server's event loop)."""
+        self.on_forward(method)
+        return self._channels.aio_table_stub(endpoint)
+
+    async def aclose(self) -> None:
+        await self._channels.aclose()
+
     def forward_metadata(self) -> tuple[tuple[str, str], ...]:
         return (*self._channels.metadata(), (FORWARDED_BY, self.member_id))
 

@@ -1,7 +1,7 @@
 """How a gRPC server of goka is secured: TLS, mutual TLS and a bearer token, each optional.
 
     security = ServerSecurity(cert_file="tls.crt", key_file="tls.key", token=os.environ["T"])
-    server = grpc.server(executor, interceptors=security.interceptors())
+    server = grpc.aio.server(interceptors=security.interceptors())
     port = security.bind(server, "[::]:50051")
 
 The token check is an interceptor, not code in each method. It lets the standard health
@@ -114,8 +114,8 @@ class ServerSecurity:
             raise ConfigError(f"cannot listen on {address}: is the port in use?")
         return int(port)
 
-    def interceptors(self) -> list[grpc.ServerInterceptor]:
-        """The token check, if a token is set; pass to ``grpc.server(interceptors=...)``."""
+    def interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """The token check, if a token is set; pass to ``grpc.aio.server(interceptors=...)``."""
         return [] if self.token is None else [_TokenInterceptor(self.token)]
 
 
@@ -138,22 +138,24 @@ def _read_pem(field: str, path: str) -> bytes:
     return data
 
 
-class _TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class _TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Rejects calls without ``authorization: Bearer <token>`` as UNAUTHENTICATED."""
 
     def __init__(self, token: str) -> None:
         self._expected = token.encode()
 
-    def intercept_service(
+    async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         service = details.method.split("/")[1] if details.method.count("/") == 2 else ""
-        if service in _OPEN_SERVICES or self._authorized(details.invocation_metadata):
-            return continuation(details)
-        handler = continuation(details)
-        return None if handler is None else _rejecting(handler)
+        handler = await continuation(details)
+        if handler is None or service in _OPEN_SERVICES:
+            return handler
+        if self._authorized(details.invocation_metadata):
+            return handler
+        return _rejecting(handler)
 
     def _authorized(self, metadata: Any) -> bool:
         for key, value in metadata or ():
@@ -170,8 +172,8 @@ class _TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc i
 def _rejecting(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """A handler of the same kind as ``handler`` that aborts every call."""
 
-    def abort(_request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED)
+    async def abort(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED)
 
     serializers = {
         "request_deserializer": handler.request_deserializer,

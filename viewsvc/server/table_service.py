@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from discovery import routing
 from goka.partitioner import get_partitioner
 from viewsvc.server.planner import ReadFailure, ReadPlanner, invalid
 from viewsvc.server.scan_service import scan
+from viewsvc.server.watch_service import Watches, resume_metadata
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
 from viewsvc.wire.channels import FORWARDED_BY
@@ -51,9 +53,13 @@ def _forwarded(context: grpc.ServicerContext) -> bool:
 
 
 class TableServicer(table_pb2_grpc.TableServiceServicer):
-    def __init__(self, planner: ReadPlanner, pool: ThreadPoolExecutor) -> None:
+    """The blocking methods run on the server's pool (see ``sync_handlers``); Watch, a
+    coroutine, on its event loop."""
+
+    def __init__(self, planner: ReadPlanner, pool: ThreadPoolExecutor, watches: Watches) -> None:
         self._planner = planner
         self._pool = pool
+        self._watches = watches
 
     @_answered
     def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> pb.GetResponse:
@@ -177,6 +183,20 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
             context.abort(failure.code, failure.message)
         except Exception:
             context.abort(*self._internal("Scan"))
+
+    async def Watch(
+        self, request: pb.WatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchResponse]:
+        try:
+            async for response in self._watches.watch(request, context, _forwarded(context)):
+                yield response
+        except ReadFailure as failure:
+            context.set_trailing_metadata(tuple(resume_metadata(failure)))
+            await context.abort(failure.code, failure.message)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            await context.abort(*self._internal("Watch"))
 
     def _internal(self, method: str) -> tuple[grpc.StatusCode, str]:
         """Logs the exception being handled; the status for the client, without its text."""

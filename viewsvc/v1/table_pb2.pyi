@@ -188,3 +188,65 @@ class ListTablesResponse(_message.Message):
     TABLES_FIELD_NUMBER: _ClassVar[int]
     tables: _containers.RepeatedCompositeFieldContainer[TableInfo]
     def __init__(self, tables: _Optional[_Iterable[_Union[TableInfo, _Mapping]]] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("table", "keys", "prefix", "start", "end", "from_offsets", "snapshot", "partitions", "options")
+    class FromOffsetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    FROM_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    prefix: bytes
+    start: bytes
+    end: bytes
+    from_offsets: _containers.ScalarMap[int, int]
+    snapshot: bool
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    options: ReadOptions
+    def __init__(self, table: _Optional[str] = ..., keys: _Optional[_Iterable[bytes]] = ..., prefix: _Optional[bytes] = ..., start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., from_offsets: _Optional[_Mapping[int, int]] = ..., snapshot: _Optional[bool] = ..., partitions: _Optional[_Iterable[int]] = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class Change(_message.Message):
+    __slots__ = ("key", "value", "deleted", "partition", "offset")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    deleted: bool
+    partition: int
+    offset: int
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., deleted: _Optional[bool] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class WatchResponse(_message.Message):
+    __slots__ = ("rows", "changes", "positions", "sources")
+    class PositionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[Entry]
+    changes: _containers.RepeatedCompositeFieldContainer[Change]
+    positions: _containers.ScalarMap[int, int]
+    sources: _containers.RepeatedCompositeFieldContainer[PartitionSource]
+    def __init__(self, rows: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[Change, _Mapping]]] = ..., positions: _Optional[_Mapping[int, int]] = ..., sources: _Optional[_Iterable[_Union[PartitionSource, _Mapping]]] = ...) -> None: ...

@@ -60,6 +60,11 @@ class TableServiceStub:
                 request_serializer=viewsvc_dot_v1_dot_table__pb2.ListTablesRequest.SerializeToString,
                 response_deserializer=viewsvc_dot_v1_dot_table__pb2.ListTablesResponse.FromString,
                 _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/viewsvc.v1.TableService/Watch',
+                request_serializer=viewsvc_dot_v1_dot_table__pb2.WatchRequest.SerializeToString,
+                response_deserializer=viewsvc_dot_v1_dot_table__pb2.WatchResponse.FromString,
+                _registered_method=True)
 
 
 class TableServiceServicer:
@@ -103,6 +108,14 @@ class TableServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """Changes of the matching keys as they are applied, optionally after a snapshot of the
+        current rows; resumable from per-partition offsets on any replica (see WatchRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TableServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +143,11 @@ def add_TableServiceServicer_to_server(servicer, server):
                     servicer.ListTables,
                     request_deserializer=viewsvc_dot_v1_dot_table__pb2.ListTablesRequest.FromString,
                     response_serializer=viewsvc_dot_v1_dot_table__pb2.ListTablesResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=viewsvc_dot_v1_dot_table__pb2.WatchRequest.FromString,
+                    response_serializer=viewsvc_dot_v1_dot_table__pb2.WatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +286,33 @@ class TableService:
             '/viewsvc.v1.TableService/ListTables',
             viewsvc_dot_v1_dot_table__pb2.ListTablesRequest.SerializeToString,
             viewsvc_dot_v1_dot_table__pb2.ListTablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/viewsvc.v1.TableService/Watch',
+            viewsvc_dot_v1_dot_table__pb2.WatchRequest.SerializeToString,
+            viewsvc_dot_v1_dot_table__pb2.WatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

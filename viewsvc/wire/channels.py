@@ -65,6 +65,8 @@ class ChannelPool:
         self._lock = threading.Lock()
         self._channels: dict[str, Any] = {}
         self._stubs: dict[str, Any] = {}
+        self._aio_stubs: dict[str, Any] = {}
+        self._aio_channels: list[Any] = []
         self._closed = False
 
     def channel(self, endpoint: str) -> Any:
@@ -89,6 +91,29 @@ class ChannelPool:
             with self._lock:
                 stub = self._stubs.setdefault(endpoint, stub)
         return stub
+
+    def aio_table_stub(self, endpoint: str) -> Any:
+        """A ``TableService`` stub of ``endpoint`` on an asyncio channel, for the event loop
+        running now (a server's streams); one channel per endpoint, closed by ``aclose``."""
+        with self._lock:
+            if self._closed:
+                raise ConfigError("the channel pool is closed")
+            stub = self._aio_stubs.get(endpoint)
+            if stub is None:
+                if self._credentials is None:
+                    channel = grpc.aio.insecure_channel(endpoint)
+                else:
+                    channel = grpc.aio.secure_channel(endpoint, self._credentials)
+                self._aio_channels.append(channel)
+                stub = self._aio_stubs[endpoint] = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
+            return stub
+
+    async def aclose(self) -> None:
+        """Close the asyncio channels (on the loop they were made on)."""
+        with self._lock:
+            channels, self._aio_channels, self._aio_stubs = self._aio_channels, [], {}
+        for channel in channels:
+            await channel.close()
 
     def metadata(self) -> Metadata:
         """Metadata to send with every call: the token on plain channels, else nothing."""

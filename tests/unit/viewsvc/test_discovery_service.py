@@ -18,6 +18,9 @@ from discovery.model import MemberInfo, PartitionInfo, TableInfo, from_announcem
 from discovery.v1 import discovery_pb2 as pb
 from discovery.v1 import discovery_pb2_grpc
 from viewsvc.server.discovery_service import DiscoveryServicer, to_member
+from viewsvc.server.event_loop import EventLoopThread
+from viewsvc.server.grpc_server import bounded_server
+from viewsvc.server.limits import Limits
 
 TIMEOUT = 5.0
 NOW = datetime(2025, 3, 1, 12, 0, 10, 250_000, tzinfo=UTC)
@@ -99,16 +102,23 @@ def stub(
     servicer = DiscoveryServicer(
         membership.members, membership.subscribe, stopping, coalesce=0.2, poll=0.2, max_watchers=2
     )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    loop = EventLoopThread("test-discovery")
+
+    async def serve() -> tuple[grpc.aio.Server, int]:
+        server = bounded_server(futures.ThreadPoolExecutor(max_workers=4), Limits())
+        discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    server, port = loop.run(serve(), TIMEOUT)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield discovery_pb2_grpc.DiscoveryServiceStub(channel)  # type: ignore[no-untyped-call]
     finally:
         channel.close()
-        server.stop(None).wait(TIMEOUT)
+        loop.run(server.stop(None), TIMEOUT)
+        loop.close()
 
 
 def ids(response: pb.MembersResponse | pb.WatchMembersResponse) -> list[str]:

@@ -24,6 +24,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from goka.errors import ConfigError
+from viewsvc.server.event_loop import EventLoopThread
+from viewsvc.server.grpc_server import bounded_server
+from viewsvc.server.limits import Limits
 from viewsvc.server.security import ServerSecurity
 
 TOKEN = "s3cret-token"
@@ -50,13 +53,14 @@ ECHO = grpc.method_handlers_generic_handler(
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[ServerSecurity], int]]:
-    """Starts a server with the echo, health and reflection services; returns its port."""
-    servers: list[grpc.Server] = []
+    """Starts a server as TableServer's (asyncio, blocking handlers on a pool) with the echo,
+    health and reflection services; returns its port."""
+    loop = EventLoopThread("test-security")
+    servers: list[grpc.aio.Server] = []
 
-    def start(security: ServerSecurity) -> int:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=4), interceptors=security.interceptors()
-        )
+    async def build(security: ServerSecurity) -> int:
+        pool = futures.ThreadPoolExecutor(max_workers=4)
+        server = bounded_server(pool, Limits(), interceptors=security.interceptors())
         server.add_generic_rpc_handlers([ECHO])
         health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
         reflection.enable_server_reflection(
@@ -68,13 +72,14 @@ def serve() -> Iterator[Callable[[ServerSecurity], int]]:
             server,
         )
         port = security.bind(server, "127.0.0.1:0")
-        server.start()
+        await server.start()
         servers.append(server)
         return port
 
-    yield start
+    yield lambda security: loop.run(build(security), TIMEOUT)
     for server in servers:
-        server.stop(None).wait(TIMEOUT)
+        loop.run(server.stop(None), TIMEOUT)
+    loop.close()
 
 
 def say(channel: grpc.Channel, metadata: Any = None) -> bytes:

@@ -1137,6 +1137,292 @@ func (x *ListTablesResponse) GetTables() []*TableInfo {
 	return nil
 }
 
+// Asks for the changes of some keys of a table.
+//
+// Resuming: every change carries its table-topic offset, and every message may carry
+// positions (per partition, the offset up to which every matching change has been sent). A
+// client keeps, per partition, the largest of its last change's offset + 1 and the last
+// position, and passes them as from_offsets when it reconnects, to this or any other node:
+// it then receives every later change exactly once (offsets of a partition strictly increase).
+// A replica that no longer has the changes since a from_offset answers OUT_OF_RANGE naming the
+// partition and the first offset it has; try another replica, or watch again with a snapshot.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The table topic.
+	Table string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Only these keys (any of them); combines with prefix, start and end, which narrow it.
+	Keys [][]byte `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Only keys starting with prefix.
+	Prefix []byte `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// Only keys >= start (bytes order); empty for no lower bound.
+	Start []byte `protobuf:"bytes,4,opt,name=start,proto3" json:"start,omitempty"`
+	// Only keys < end; empty for no upper bound.
+	End []byte `protobuf:"bytes,5,opt,name=end,proto3" json:"end,omitempty"`
+	// Per partition, the first offset to send changes from (resuming). Partitions without one
+	// start at the answering replica's applied offset, or with the snapshot.
+	FromOffsets map[int32]int64 `protobuf:"bytes,6,rep,name=from_offsets,json=fromOffsets,proto3" json:"from_offsets,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// First send the current matching rows of the partitions without a from_offset (in key
+	// order per partition), each partition's followed by its position: the offset its changes
+	// continue from, which the rows are exactly the state at.
+	Snapshot bool `protobuf:"varint,7,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// Only these partitions; empty for all (or the partitions of keys, when keys are given).
+	Partitions []int32 `protobuf:"varint,8,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	// Which replicas may answer (max_lag and consistency; min_offsets are not used).
+	Options       *ReadOptions `protobuf:"bytes,9,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_viewsvc_v1_table_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_viewsvc_v1_table_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_viewsvc_v1_table_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetPrefix() []byte {
+	if x != nil {
+		return x.Prefix
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetStart() []byte {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetEnd() []byte {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetFromOffsets() map[int32]int64 {
+	if x != nil {
+		return x.FromOffsets
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *WatchRequest) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetOptions() *ReadOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// One change of a key.
+type Change struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key, as stored in Kafka.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The new value, as stored in Kafka; empty when deleted.
+	Value []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Whether the key was deleted (a tombstone).
+	Deleted bool `protobuf:"varint,3,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// The table partition.
+	Partition int32 `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
+	// The table-topic offset of the change.
+	Offset        int64 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Change) Reset() {
+	*x = Change{}
+	mi := &file_viewsvc_v1_table_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Change) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Change) ProtoMessage() {}
+
+func (x *Change) ProtoReflect() protoreflect.Message {
+	mi := &file_viewsvc_v1_table_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Change.ProtoReflect.Descriptor instead.
+func (*Change) Descriptor() ([]byte, []int) {
+	return file_viewsvc_v1_table_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Change) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Change) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Change) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *Change) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Change) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// A batch of a watch: snapshot rows, changes, or positions only (a heartbeat).
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Snapshot rows (only with WatchRequest.snapshot), before any change of their partition.
+	Rows []*Entry `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// Changes in offset order per partition.
+	Changes []*Change `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Per partition, the offset up to which every matching change has been sent (the rows of a
+	// snapshot are its state at that offset): resume from here. Sent on the first message for
+	// every watched partition, after each partition's snapshot, and from time to time.
+	Positions map[int32]int64 `protobuf:"bytes,3,rep,name=positions,proto3" json:"positions,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Where each watched partition is read; set on the first message only.
+	Sources       []*PartitionSource `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_viewsvc_v1_table_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_viewsvc_v1_table_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_viewsvc_v1_table_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchResponse) GetRows() []*Entry {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetPositions() map[int32]int64 {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetSources() []*PartitionSource {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
 var File_viewsvc_v1_table_proto protoreflect.FileDescriptor
 
 const file_viewsvc_v1_table_proto_rawDesc = "" +
@@ -1219,18 +1505,48 @@ const file_viewsvc_v1_table_proto_rawDesc = "" +
 	"\x0fpartition_count\x18\x05 \x01(\x05R\x0epartitionCount\x12-\n" +
 	"\x12running_partitions\x18\x06 \x01(\x05R\x11runningPartitions\"C\n" +
 	"\x12ListTablesResponse\x12-\n" +
-	"\x06tables\x18\x01 \x03(\v2\x15.viewsvc.v1.TableInfoR\x06tables*W\n" +
+	"\x06tables\x18\x01 \x03(\v2\x15.viewsvc.v1.TableInfoR\x06tables\"\xf5\x02\n" +
+	"\fWatchRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x16\n" +
+	"\x06prefix\x18\x03 \x01(\fR\x06prefix\x12\x14\n" +
+	"\x05start\x18\x04 \x01(\fR\x05start\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\fR\x03end\x12L\n" +
+	"\ffrom_offsets\x18\x06 \x03(\v2).viewsvc.v1.WatchRequest.FromOffsetsEntryR\vfromOffsets\x12\x1a\n" +
+	"\bsnapshot\x18\a \x01(\bR\bsnapshot\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\b \x03(\x05R\n" +
+	"partitions\x121\n" +
+	"\aoptions\x18\t \x01(\v2\x17.viewsvc.v1.ReadOptionsR\aoptions\x1a>\n" +
+	"\x10FromOffsetsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x80\x01\n" +
+	"\x06Change\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\adeleted\x18\x03 \x01(\bR\adeleted\x12\x1c\n" +
+	"\tpartition\x18\x04 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\x03R\x06offset\"\xa1\x02\n" +
+	"\rWatchResponse\x12%\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.viewsvc.v1.EntryR\x04rows\x12,\n" +
+	"\achanges\x18\x02 \x03(\v2\x12.viewsvc.v1.ChangeR\achanges\x12F\n" +
+	"\tpositions\x18\x03 \x03(\v2(.viewsvc.v1.WatchResponse.PositionsEntryR\tpositions\x125\n" +
+	"\asources\x18\x04 \x03(\v2\x1b.viewsvc.v1.PartitionSourceR\asources\x1a<\n" +
+	"\x0ePositionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*W\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCONSISTENCY_ANY\x10\x01\x12\x16\n" +
-	"\x12CONSISTENCY_ACTIVE\x10\x022\xd5\x02\n" +
+	"\x12CONSISTENCY_ACTIVE\x10\x022\x95\x03\n" +
 	"\fTableService\x126\n" +
 	"\x03Get\x12\x16.viewsvc.v1.GetRequest\x1a\x17.viewsvc.v1.GetResponse\x12B\n" +
 	"\aGetMany\x12\x1a.viewsvc.v1.GetManyRequest\x1a\x1b.viewsvc.v1.GetManyResponse\x12;\n" +
 	"\x04Scan\x12\x17.viewsvc.v1.ScanRequest\x1a\x18.viewsvc.v1.ScanResponse0\x01\x12?\n" +
 	"\x06Locate\x12\x19.viewsvc.v1.LocateRequest\x1a\x1a.viewsvc.v1.LocateResponse\x12K\n" +
 	"\n" +
-	"ListTables\x12\x1d.viewsvc.v1.ListTablesRequest\x1a\x1e.viewsvc.v1.ListTablesResponseBl\n" +
+	"ListTables\x12\x1d.viewsvc.v1.ListTablesRequest\x1a\x1e.viewsvc.v1.ListTablesResponse\x12>\n" +
+	"\x05Watch\x12\x18.viewsvc.v1.WatchRequest\x1a\x19.viewsvc.v1.WatchResponse0\x01Bl\n" +
 	"\x12io.goka.viewsvc.v1B\n" +
 	"TableProtoP\x01Z6github.com/goka-py/goka-py/gen/go/viewsvc/v1;viewsvcv1\xaa\x02\x0fGoka.Viewsvc.V1b\x06proto3"
 
@@ -1247,7 +1563,7 @@ func file_viewsvc_v1_table_proto_rawDescGZIP() []byte {
 }
 
 var file_viewsvc_v1_table_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_viewsvc_v1_table_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_viewsvc_v1_table_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_viewsvc_v1_table_proto_goTypes = []any{
 	(Consistency)(0),           // 0: viewsvc.v1.Consistency
 	(*ReadOptions)(nil),        // 1: viewsvc.v1.ReadOptions
@@ -1265,11 +1581,16 @@ var file_viewsvc_v1_table_proto_goTypes = []any{
 	(*ListTablesRequest)(nil),  // 13: viewsvc.v1.ListTablesRequest
 	(*TableInfo)(nil),          // 14: viewsvc.v1.TableInfo
 	(*ListTablesResponse)(nil), // 15: viewsvc.v1.ListTablesResponse
-	nil,                        // 16: viewsvc.v1.ReadOptions.MinOffsetsEntry
+	(*WatchRequest)(nil),       // 16: viewsvc.v1.WatchRequest
+	(*Change)(nil),             // 17: viewsvc.v1.Change
+	(*WatchResponse)(nil),      // 18: viewsvc.v1.WatchResponse
+	nil,                        // 19: viewsvc.v1.ReadOptions.MinOffsetsEntry
+	nil,                        // 20: viewsvc.v1.WatchRequest.FromOffsetsEntry
+	nil,                        // 21: viewsvc.v1.WatchResponse.PositionsEntry
 }
 var file_viewsvc_v1_table_proto_depIdxs = []int32{
 	0,  // 0: viewsvc.v1.ReadOptions.consistency:type_name -> viewsvc.v1.Consistency
-	16, // 1: viewsvc.v1.ReadOptions.min_offsets:type_name -> viewsvc.v1.ReadOptions.MinOffsetsEntry
+	19, // 1: viewsvc.v1.ReadOptions.min_offsets:type_name -> viewsvc.v1.ReadOptions.MinOffsetsEntry
 	1,  // 2: viewsvc.v1.GetRequest.options:type_name -> viewsvc.v1.ReadOptions
 	1,  // 3: viewsvc.v1.GetManyRequest.options:type_name -> viewsvc.v1.ReadOptions
 	3,  // 4: viewsvc.v1.GetManyResponse.results:type_name -> viewsvc.v1.GetResponse
@@ -1279,21 +1600,29 @@ var file_viewsvc_v1_table_proto_depIdxs = []int32{
 	14, // 8: viewsvc.v1.LocateResponse.table:type_name -> viewsvc.v1.TableInfo
 	11, // 9: viewsvc.v1.LocateResponse.replicas:type_name -> viewsvc.v1.Replica
 	14, // 10: viewsvc.v1.ListTablesResponse.tables:type_name -> viewsvc.v1.TableInfo
-	2,  // 11: viewsvc.v1.TableService.Get:input_type -> viewsvc.v1.GetRequest
-	4,  // 12: viewsvc.v1.TableService.GetMany:input_type -> viewsvc.v1.GetManyRequest
-	6,  // 13: viewsvc.v1.TableService.Scan:input_type -> viewsvc.v1.ScanRequest
-	10, // 14: viewsvc.v1.TableService.Locate:input_type -> viewsvc.v1.LocateRequest
-	13, // 15: viewsvc.v1.TableService.ListTables:input_type -> viewsvc.v1.ListTablesRequest
-	3,  // 16: viewsvc.v1.TableService.Get:output_type -> viewsvc.v1.GetResponse
-	5,  // 17: viewsvc.v1.TableService.GetMany:output_type -> viewsvc.v1.GetManyResponse
-	9,  // 18: viewsvc.v1.TableService.Scan:output_type -> viewsvc.v1.ScanResponse
-	12, // 19: viewsvc.v1.TableService.Locate:output_type -> viewsvc.v1.LocateResponse
-	15, // 20: viewsvc.v1.TableService.ListTables:output_type -> viewsvc.v1.ListTablesResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	20, // 11: viewsvc.v1.WatchRequest.from_offsets:type_name -> viewsvc.v1.WatchRequest.FromOffsetsEntry
+	1,  // 12: viewsvc.v1.WatchRequest.options:type_name -> viewsvc.v1.ReadOptions
+	7,  // 13: viewsvc.v1.WatchResponse.rows:type_name -> viewsvc.v1.Entry
+	17, // 14: viewsvc.v1.WatchResponse.changes:type_name -> viewsvc.v1.Change
+	21, // 15: viewsvc.v1.WatchResponse.positions:type_name -> viewsvc.v1.WatchResponse.PositionsEntry
+	8,  // 16: viewsvc.v1.WatchResponse.sources:type_name -> viewsvc.v1.PartitionSource
+	2,  // 17: viewsvc.v1.TableService.Get:input_type -> viewsvc.v1.GetRequest
+	4,  // 18: viewsvc.v1.TableService.GetMany:input_type -> viewsvc.v1.GetManyRequest
+	6,  // 19: viewsvc.v1.TableService.Scan:input_type -> viewsvc.v1.ScanRequest
+	10, // 20: viewsvc.v1.TableService.Locate:input_type -> viewsvc.v1.LocateRequest
+	13, // 21: viewsvc.v1.TableService.ListTables:input_type -> viewsvc.v1.ListTablesRequest
+	16, // 22: viewsvc.v1.TableService.Watch:input_type -> viewsvc.v1.WatchRequest
+	3,  // 23: viewsvc.v1.TableService.Get:output_type -> viewsvc.v1.GetResponse
+	5,  // 24: viewsvc.v1.TableService.GetMany:output_type -> viewsvc.v1.GetManyResponse
+	9,  // 25: viewsvc.v1.TableService.Scan:output_type -> viewsvc.v1.ScanResponse
+	12, // 26: viewsvc.v1.TableService.Locate:output_type -> viewsvc.v1.LocateResponse
+	15, // 27: viewsvc.v1.TableService.ListTables:output_type -> viewsvc.v1.ListTablesResponse
+	18, // 28: viewsvc.v1.TableService.Watch:output_type -> viewsvc.v1.WatchResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_viewsvc_v1_table_proto_init() }
@@ -1307,7 +1636,7 @@ func file_viewsvc_v1_table_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_viewsvc_v1_table_proto_rawDesc), len(file_viewsvc_v1_table_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

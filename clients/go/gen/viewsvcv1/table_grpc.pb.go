@@ -45,6 +45,7 @@ const (
 	TableService_Scan_FullMethodName       = "/viewsvc.v1.TableService/Scan"
 	TableService_Locate_FullMethodName     = "/viewsvc.v1.TableService/Locate"
 	TableService_ListTables_FullMethodName = "/viewsvc.v1.TableService/ListTables"
+	TableService_Watch_FullMethodName      = "/viewsvc.v1.TableService/Watch"
 )
 
 // TableServiceClient is the client API for TableService service.
@@ -65,6 +66,9 @@ type TableServiceClient interface {
 	Locate(ctx context.Context, in *LocateRequest, opts ...grpc.CallOption) (*LocateResponse, error)
 	// The tables served by the deployment.
 	ListTables(ctx context.Context, in *ListTablesRequest, opts ...grpc.CallOption) (*ListTablesResponse, error)
+	// Changes of the matching keys as they are applied, optionally after a snapshot of the
+	// current rows; resumable from per-partition offsets on any replica (see WatchRequest).
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
 type tableServiceClient struct {
@@ -134,6 +138,25 @@ func (c *tableServiceClient) ListTables(ctx context.Context, in *ListTablesReque
 	return out, nil
 }
 
+func (c *tableServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TableService_ServiceDesc.Streams[1], TableService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TableService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
 // TableServiceServer is the server API for TableService service.
 // All implementations must embed UnimplementedTableServiceServer
 // for forward compatibility.
@@ -152,6 +175,9 @@ type TableServiceServer interface {
 	Locate(context.Context, *LocateRequest) (*LocateResponse, error)
 	// The tables served by the deployment.
 	ListTables(context.Context, *ListTablesRequest) (*ListTablesResponse, error)
+	// Changes of the matching keys as they are applied, optionally after a snapshot of the
+	// current rows; resumable from per-partition offsets on any replica (see WatchRequest).
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedTableServiceServer()
 }
 
@@ -176,6 +202,9 @@ func (UnimplementedTableServiceServer) Locate(context.Context, *LocateRequest) (
 }
 func (UnimplementedTableServiceServer) ListTables(context.Context, *ListTablesRequest) (*ListTablesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTables not implemented")
+}
+func (UnimplementedTableServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedTableServiceServer) mustEmbedUnimplementedTableServiceServer() {}
 func (UnimplementedTableServiceServer) testEmbeddedByValue()                      {}
@@ -281,6 +310,17 @@ func _TableService_ListTables_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TableService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TableServiceServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TableService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
 // TableService_ServiceDesc is the grpc.ServiceDesc for TableService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -309,6 +349,11 @@ var TableService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Scan",
 			Handler:       _TableService_Scan_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _TableService_Watch_Handler,
 			ServerStreams: true,
 		},
 	},
