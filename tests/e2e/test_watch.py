@@ -10,15 +10,19 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 import goka
 from goka import codec
 from tests.conftest import ProcessGroup, unique
-from tests.support.serving import Deployment, wait_until
+from tests.support.serving import Deployment, free_port, scrape, wait_until
 from tests.support.watching import Watcher, topic_changes
 from viewsvc.client import Client
+from viewsvc.server.watch_service import RESUME_OFFSETS as RESUME
+from viewsvc.v1 import table_pb2 as pb
+from viewsvc.v1 import table_pb2_grpc
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -128,4 +132,75 @@ def test_a_watch_misses_and_repeats_nothing_when_the_owner_is_killed(
             emitter_thread.join(10)
         if watcher is not None:
             watcher.close()
+        deployment.close()
+
+
+def test_a_watcher_too_slow_is_ended_and_the_servers_memory_stays_bounded(
+    goka_brokers: str, tmp_path: Path
+) -> None:
+    """A client that stops reading while over 100,000 changes of 400-byte keys come (40 MB):
+    once gRPC's flow-control windows are full, the server holds at most ``--watch-buffer``
+    changes (and one batch) for it, as its metric viewsvc_watch_waiting_changes shows, then
+    ends the stream with RESOURCE_EXHAUSTED and the offsets to resume from."""
+    deployment = Deployment(goka_brokers, ProcessGroup(), tmp_path, partitions=PARTITIONS)
+    channel = None
+    try:
+        metrics = free_port()
+        deployment.start_processors(1, "--watch-buffer", "500", "--metrics-port", str(metrics))
+        wait_until(deployment.settled, BOUND, f"the processor running: {deployment.describe()}")
+        node = deployment.processors()[0]
+        channel = grpc.insecure_channel(node.endpoint)
+        stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
+
+        def load(round: int) -> None:
+            """120,000 changes (clicks of fresh 400-byte keys; LMDB keys are <= 511 B)."""
+            keys = [f"user-{round}-{i:05d}-".ljust(400, "x") for i in range(40_000)]
+            with goka.Emitter(goka_brokers, deployment.topic, codec.String()) as emitter:
+                for i in range(3 * len(keys)):
+                    emitter.emit(keys[i % len(keys)], "click")
+            wait_until(lambda: counted(keys) == 3 * len(keys), BOUND, f"round {round} counted")
+
+        def counted(keys: list[str]) -> int:
+            found = 0
+            for at in range(0, len(keys), 1000):  # within the server's request size
+                chunk = [k.encode() for k in keys[at : at + 1000]]
+                request = pb.GetManyRequest(table=deployment.table, keys=chunk)
+                try:
+                    results = stub.GetMany(request, timeout=BOUND).results
+                except grpc.RpcError:  # not running (yet): asked again
+                    return -1
+                found += sum(int(r.value) for r in results if r.found)
+            return found
+
+        call = stub.Watch(pb.WatchRequest(table=deployment.table), timeout=BOUND)
+        first = next(call)
+        assert sorted(first.positions) == list(range(PARTITIONS))
+        load(0)
+        changes = sum(_ends(goka_brokers, deployment.table).values()) - sum(
+            first.positions.values()
+        )
+        received = 0
+        with pytest.raises(grpc.RpcError) as ended:
+            for response in call:
+                received += len(response.changes)
+        assert ended.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, ended.value
+        assert "resume from offsets" in ended.value.details()
+        trailing = dict(ended.value.trailing_metadata() or ())
+        resume = dict(
+            (int(p), int(o)) for p, o in (pair.split("=") for pair in trailing[RESUME].split(","))
+        )
+        assert sorted(resume) == list(range(PARTITIONS))
+        assert sum(resume.values()) - sum(first.positions.values()) == received
+        assert changes > 100_000, f"only {changes} changes: the test needs more to be slow"
+        assert received < changes / 2, f"{received} of {changes} changes got through: not slow"
+        most = scrape(metrics)[("viewsvc_watch_waiting_changes_max", ())]
+        print(
+            f"\n{received:,} of {changes:,} changes sent; at most {most:,.0f} waited in "
+            "the server (its process RSS says nothing: librdkafka's queues vary by more)"
+        )
+        # one batch (at most the processor's 10,000 messages) may come on top of the bound
+        assert 500 < most <= 500 + 10_000, most
+    finally:
+        if channel is not None:
+            channel.close()
         deployment.close()

@@ -143,9 +143,6 @@ class TableServer:
             _forwarding(self._security, peer_ca_file),
             self.limits,
         )
-        if metrics is not None:
-            self._planner.on_forward = metrics.forwarded_call
-            metrics.watch_tables(lambda: tables)
         # a thread for every admitted call: a call waiting for a forwarded one holds its
         # thread, so with fewer threads than calls, members forwarding to each other under
         # load would wait for one another until the deadline (threads start on demand)
@@ -153,11 +150,15 @@ class TableServer:
             max_workers=self.limits.max_concurrent_rpcs,
             thread_name_prefix="viewsvc",
         )
+        self._watch_slots = threading.BoundedSemaphore(self.limits.max_watchers)
+        self._watches = Watches(self._planner, self.limits, self._pool, self._watch_slots)
+        if metrics is not None:
+            self._planner.on_forward = metrics.forwarded_call
+            metrics.watch_tables(lambda: tables)
+            metrics.watch_streams(self._watches.stats)
         self._forwards = futures.ThreadPoolExecutor(
             max_workers=self.limits.workers, thread_name_prefix="viewsvc-forward"
         )
-        self._watch_slots = threading.BoundedSemaphore(self.limits.max_watchers)
-        self._watches = Watches(self._planner, self.limits, self._pool, self._watch_slots)
         self._health = health.HealthServicer()
         self._loop: EventLoopThread | None = None
         self._server: grpc.aio.Server | None = None

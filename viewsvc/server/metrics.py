@@ -72,6 +72,11 @@ class Metrics:
         """Reports the partitions of ``tables()`` at every scrape."""
         self.registry.register(_TablesCollector(tables))
 
+    def watch_streams(self, stats: Callable[[], tuple[int, int, int]]) -> None:
+        """Reports the Watch streams open, the changes waiting on them, and the most that
+        waited on one (``stats()``)."""
+        self.registry.register(_WatchCollector(stats))
+
     def watch_processor(self, processor: Processor) -> None:
         """Reports the processor's recovery and processed messages at every scrape."""
         self.registry.register(_ProcessorCollector(processor))
@@ -167,6 +172,25 @@ def _code(context: Any, default: grpc.StatusCode) -> grpc.StatusCode:
     if isinstance(code, grpc.StatusCode):
         return code
     return next((c for c in grpc.StatusCode if c.value[0] == code), default)
+
+
+class _WatchCollector(Collector):
+    def __init__(self, stats: Callable[[], tuple[int, int, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        streams, waiting, most = self._stats()
+        yield GaugeMetricFamily("viewsvc_watch_streams", "Watch streams open", value=streams)
+        yield GaugeMetricFamily(
+            "viewsvc_watch_waiting_changes",
+            "Changes waiting to be sent on the Watch streams (each bounded by watch_buffer)",
+            value=waiting,
+        )
+        yield GaugeMetricFamily(
+            "viewsvc_watch_waiting_changes_max",
+            "The most changes that waited on one Watch stream since the server started",
+            value=most,
+        )
 
 
 class _TablesCollector(Collector):

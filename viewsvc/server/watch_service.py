@@ -58,24 +58,31 @@ class _Watcher:
         self._changes: dict[int, list[Change]] = {}
         self._positions: dict[int, int] = {}
         self._count = 0
+        self.most = 0
+        """The most changes that waited at once."""
         self.failure: tuple[grpc.StatusCode, str] | None = None
 
     def push(self, partition: int, changes: Sequence[Change], position: int) -> None:
         with self._lock:
             if self.failure is not None:
                 return
-            if self._count + len(changes) > self._limit:
+            if self._count >= self._limit:  # a batch is taken whole: at most limit + one
                 self.failure = (
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"this watcher fell {self._limit} changes behind (Limits.watch_buffer): "
+                    f"this watcher fell over {self._limit} changes behind (Limits.watch_buffer): "
                     "read faster, or watch fewer keys",
                 )
             else:
                 if changes:
                     self._changes.setdefault(partition, []).extend(changes)
                     self._count += len(changes)
+                    self.most = max(self.most, self._count)
                 self._positions[partition] = position
         self._wake()
+
+    @property
+    def waiting(self) -> int:
+        return self._count
 
     def end(self, code: grpc.StatusCode, reason: str) -> None:
         with self._lock:
@@ -144,8 +151,17 @@ class Watches:
         self._pool = pool
         self._slots = slots
         self._watchers: set[_Watcher] = set()
+        self._most = 0
         self._lock = threading.Lock()
         self._closed: str | None = None
+
+    def stats(self) -> tuple[int, int, int]:
+        """The Watch streams open, the changes waiting to be sent on them, and the most that
+        ever waited on one."""
+        with self._lock:
+            watchers = list(self._watchers)
+            most = max([self._most, *(w.most for w in watchers)])
+        return len(watchers), sum(w.waiting for w in watchers), most
 
     def close(self, reason: str) -> None:
         """End every stream (UNAVAILABLE) and admit no more."""
@@ -188,20 +204,25 @@ class Watches:
                 local = planner.local(meta.name, partition, options)
                 feed = local.table.changes(partition) if local is not None else None
                 start = from_offsets.get(partition)
+                missing: HistoryUnavailable | None = None
                 if local is not None and feed is not None:
                     listener = _Listener(partition, match, start or 0, watcher)
                     try:
                         position = feed.subscribe(listener, start)
                     except HistoryUnavailable as exc:
-                        if forwarded:
-                            raise ReadFailure(grpc.StatusCode.OUT_OF_RANGE, str(exc)) from exc
+                        missing = exc  # another holder may still have the changes
                     else:
                         locals_[partition] = _Local(local.table, feed, listener)
                         sent[partition] = position if start is None else start
                         continue
-                remote[partition] = planner.remote(
-                    meta.name, partition, options, forwarded=forwarded
-                )
+                try:
+                    remote[partition] = planner.remote(
+                        meta.name, partition, options, forwarded=forwarded
+                    )
+                except ReadFailure as exc:
+                    if missing is None:
+                        raise
+                    raise ReadFailure(grpc.StatusCode.OUT_OF_RANGE, str(missing)) from exc
             queue: asyncio.Queue[pb.WatchResponse] = asyncio.Queue(_RELAYED)
             first = pb.WatchResponse(
                 sources=[
@@ -233,6 +254,7 @@ class Watches:
                 relay.cancel()
             with self._lock:
                 self._watchers.discard(watcher)
+                self._most = max(self._most, watcher.most)
             self._slots.release()
 
     def _validate(

@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from discovery.model import MemberInfo, PartitionInfo, TableInfo
+from goka.changes import Change, ChangeFeed
 from goka.local_table import (
     HeldPartition,
     PartitionKind,
@@ -57,10 +58,13 @@ def held(
 class FakeTable:
     """A LocalTable over dicts; tests change partitions, rows and offsets while it serves."""
 
-    def __init__(self, partitions: Iterable[HeldPartition]) -> None:
+    def __init__(self, partitions: Iterable[HeldPartition], *, history: int = 1000) -> None:
         self.lock = threading.Lock()
         self.partitions = {h.partition: h for h in partitions}
         self.rows = {k: v for k, v in ROWS.items() if part(k) in self.partitions}
+        self.feeds = {
+            p: ChangeFeed(p, h.applied_offset, history) for p, h in self.partitions.items()
+        }
         self.processed: dict[tuple[int, str], int] = {}
         self.unreachable = 0.0
         """What ``unreachable_for`` answers: tests play a broker outage with it."""
@@ -98,9 +102,50 @@ class FakeTable:
     def unreachable_for(self) -> float:
         return self.unreachable
 
+    def changes(self, partition: int) -> ChangeFeed | None:
+        return self.feeds.get(partition)
+
+    def write(self, *changes: tuple[bytes, bytes | None]) -> dict[int, list[Change]]:
+        """Apply ``changes`` (key, value or None) at the next offsets of their partitions,
+        through the partitions' feeds, as a holder applies its records; returns them."""
+        by_partition: dict[int, list[Change]] = {}
+        for key, value in changes:
+            partition = part(key)
+            offset = self.partitions[partition].applied_offset + len(
+                by_partition.get(partition, [])
+            )
+            by_partition.setdefault(partition, []).append((key, value, offset))
+        for partition, records in by_partition.items():
+            writes = {key: value for key, value, _ in records}
+            self.feeds[partition].apply(
+                _Rows(self, partition), writes, records[-1][2] + 1, records
+            )
+        return by_partition
+
     def change(self, partition: int, **changes: Any) -> None:
         with self.lock:
             self.partitions[partition] = dataclasses.replace(self.partitions[partition], **changes)
+
+
+class _Rows:
+    """A FakeTable's partition as the store a feed writes."""
+
+    def __init__(self, table: FakeTable, partition: int) -> None:
+        self._table = table
+        self._partition = partition
+
+    def apply(self, writes: Mapping[bytes, bytes | None], next_offset: int) -> None:
+        table = self._table
+        with table.lock:
+            for key, value in writes.items():
+                if value is None:
+                    table.rows.pop(key, None)
+                else:
+                    table.rows[key] = value
+            held = table.partitions[self._partition]
+            table.partitions[self._partition] = dataclasses.replace(
+                held, applied_offset=next_offset
+            )
 
 
 class FakeMembers:
