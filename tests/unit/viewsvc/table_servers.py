@@ -117,9 +117,7 @@ class FakeTable:
             by_partition.setdefault(partition, []).append((key, value, offset))
         for partition, records in by_partition.items():
             writes = {key: value for key, value, _ in records}
-            self.feeds[partition].apply(
-                _Rows(self, partition), writes, records[-1][2] + 1, records
-            )
+            self.feeds[partition].apply(_Rows(self, partition), writes, records[-1][2] + 1, records)
         return by_partition
 
     def change(self, partition: int, **changes: Any) -> None:
