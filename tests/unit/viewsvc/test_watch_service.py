@@ -4,12 +4,14 @@ ends."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 import pytest
+from click.testing import CliRunner
 
 from tests.unit.viewsvc.table_servers import (
     PARTITIONS,
@@ -24,6 +26,7 @@ from tests.unit.viewsvc.table_servers import (
     part,
     servers,
 )
+from viewsvc.cli.main import cli
 from viewsvc.client import Client
 from viewsvc.server.limits import Limits
 from viewsvc.server.watch_service import RESUME_OFFSETS
@@ -272,3 +275,30 @@ def test_the_client_resumes_on_another_replica_missing_and_repeating_nothing(
         assert changes.positions == {0: 13}
         assert changes.resumed >= 1
         changes.close()
+
+
+def test_viewsvc_watch_prints_changes_and_the_offsets_to_resume_from(
+    start: Callable[..., Node],
+) -> None:
+    node = start("a", *ALL)
+    table = node.table
+    assert table is not None
+    key = key_in(1)
+    table.write((key, b"7"))
+    table.write((key, None))
+    args = ["watch", "--target", node.endpoint, "--table", TABLE, "--partition", "1"]
+    result = CliRunner().invoke(cli, [*args, "--from", "1=10", "--duration", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"1@10\t{key.decode()}\t7",
+        f"1@11\t{key.decode()}\t<deleted>",
+    ]
+    assert result.stderr.strip() == "resume with: --from 1=12"
+    as_json = CliRunner().invoke(cli, [*args, "--from", "1=11", "--duration", "1", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert [json.loads(line) for line in as_json.stdout.splitlines()] == [
+        {"key": key.decode(), "value": None, "deleted": True, "partition": 1, "offset": 11,
+         "snapshot": False}
+    ]  # fmt: skip
+    bad = CliRunner().invoke(cli, [*args, "--from", "one=2"])
+    assert bad.exit_code == 2 and "is not PARTITION=OFFSET" in bad.output
