@@ -6,19 +6,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint browser clean
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/python -m examples.clickcount demo
 	$(BIN)/python -m examples.user_status demo
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -p no:cacheprovider -ra --verbose --durations=25
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+browser:
+	sh scripts/install_chromium.sh
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make with PYTHON=python3.11")'

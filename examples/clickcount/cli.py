@@ -186,6 +186,7 @@ def process(
                 settings.grace,
                 settings.metrics_port,
                 settings.unreachable_bound,
+                settings.http_port,
             )
         except goka.GokaError as exc:
             raise click.BadParameter(str(exc), param_hint="--serve") from exc

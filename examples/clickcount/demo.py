@@ -63,9 +63,11 @@ def run_demo(messages: int, keys: int, brokers: str | None = None) -> int:
             check=True,
             timeout=_STEP_TIMEOUT,
         )
-        endpoint = f"127.0.0.1:{_free_port()}"
+        endpoint, monitor = f"127.0.0.1:{_free_port()}", _free_port()
         click.echo(f"starting the click-count processor, serving its table on {endpoint} ...")
+        click.echo(f"its web monitor and query page: http://127.0.0.1:{monitor}/")
         serve = ["--serve", endpoint, "--advertise", endpoint, "--heartbeat", "0.5"]
+        serve += ["--http-port", str(monitor)]
         process = _command("process", "--brokers", brokers, "--storage", storage)
         with _running([*process, *serve, *_FAST_GROUP], stdout=subprocess.DEVNULL) as processor:
             click.echo("counts from a view of the table:")
@@ -75,6 +77,11 @@ def run_demo(messages: int, keys: int, brokers: str | None = None) -> int:
                 timeout=_STEP_TIMEOUT,
             )
             _query_over_grpc(brokers)
+            if sys.stdin.isatty():
+                click.prompt(
+                    f"\nthe monitor stays at http://127.0.0.1:{monitor}/ until you press Enter",
+                    default="", show_default=False, prompt_suffix="",
+                )  # fmt: skip
         if processor.returncode != 0:
             click.echo(f"the processor exited with code {processor.returncode}", err=True)
             return 1

@@ -1,5 +1,5 @@
 """The layers of docs/architecture.md, checked on the code: ``viewsvc -> discovery -> goka``,
-viewsvc's rooms (``cli -> nodes -> server | client -> wire``, and never ``client <-> server``),
+viewsvc's rooms (``cli -> nodes -> server | client | web -> wire``, never ``client <-> server``),
 and no import circle between modules (imports inside functions count; those only for type
 checking do not)."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("goka", "discovery", "viewsvc")
 LAYER = {"goka": 0, "discovery": 1, "viewsvc": 2}
-ROOM = {"wire": 0, "client": 1, "server": 1, "nodes": 2, "cli": 3}
-"""viewsvc's rooms: a room imports its own modules and those of lower rooms; client and
+ROOM = {"wire": 0, "client": 1, "server": 1, "web": 1, "nodes": 2, "cli": 3}
+"""viewsvc's rooms: a room imports its own modules and those of lower rooms; client, web and
 server share a rank, so neither imports the other."""
 
 

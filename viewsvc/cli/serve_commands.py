@@ -81,6 +81,7 @@ def _config(options: dict[str, Any]) -> NodeConfig:
         grace=settings.grace,
         metrics_port=settings.metrics_port,
         unreachable_bound=settings.unreachable_bound,
+        http_port=settings.http_port,
         extra_config=extra_config(options.pop("config")),
     )
 

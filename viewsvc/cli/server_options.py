@@ -79,6 +79,12 @@ _OPTIONS = [
         help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics (also $GOKA_METRICS_PORT)",
     ),
     click.option(
+        "--http-port",
+        type=click.IntRange(min=0, max=65535),
+        envvar="GOKA_HTTP_PORT",
+        help="serve the web monitor and query page at http://0.0.0.0:PORT/ (also $GOKA_HTTP_PORT)",
+    ),
+    click.option(
         "--grace",
         type=click.FloatRange(min=0),
         default=5.0,
@@ -126,6 +132,7 @@ class ServerSettings:
     grace: float
     metrics_port: int | None
     unreachable_bound: float
+    http_port: int | None
 
 
 def server_settings(options: dict[str, Any]) -> ServerSettings:
@@ -153,4 +160,5 @@ def server_settings(options: dict[str, Any]) -> ServerSettings:
         options.pop("grace"),
         options.pop("metrics_port"),
         options.pop("unreachable_bound"),
+        options.pop("http_port"),
     )

@@ -23,6 +23,7 @@ from viewsvc.server.grpc_server import (
 from viewsvc.server.limits import Limits
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.security import ServerSecurity
+from viewsvc.web.monitor import Monitor, NodeSource
 
 __all__ = ["ProcessorServer", "ServeConfig"]
 
@@ -39,6 +40,8 @@ class ServeConfig:
         peer_ca_file: see ``TableServer``.
         grace: seconds a stop waits for calls in flight (default 5).
         metrics_port: serve Prometheus metrics on this port at ``/metrics`` (default: none).
+        http_port: serve the web monitor and query page on this port (default: none; see
+            ``viewsvc.web``).
         unreachable_bound: health turns NOT_SERVING after this many seconds without a broker
             connection (default 30; None: never); see ``TableServer``.
     """
@@ -50,10 +53,12 @@ class ServeConfig:
     grace: float = 5.0
     metrics_port: int | None = None
     unreachable_bound: float | None = UNREACHABLE_BOUND
+    http_port: int | None = None
 
     def __post_init__(self) -> None:
         check_address("listen", self.listen, "0.0.0.0:50051")
         check_port("metrics_port", self.metrics_port)
+        check_port("http_port", self.http_port)
         if self.grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {self.grace}")
         check_unreachable_bound(self.unreachable_bound)
@@ -75,6 +80,7 @@ class ProcessorServer:
         self.server: TableServer | None = None
         self._membership: Membership | None = None
         self.metrics: Metrics | None = None
+        self.monitor: Monitor | None = None
 
     def started(self) -> None:
         processor, config = self._processor, self.config
@@ -101,11 +107,28 @@ class ProcessorServer:
             metrics=self.metrics,
             unreachable_bound=config.unreachable_bound,
         ).start()
+        if config.http_port is not None:
+            server, table = self.server, processor.local_table()
+            self.monitor = Monitor(
+                NodeSource(
+                    processor.member_id,
+                    "processor",
+                    lambda: [table],
+                    self._membership.members,
+                    lambda: server.serving,
+                    server.get,
+                    processor.stats,
+                    config.security.token if config.security else None,
+                ),
+                config.http_port,
+            ).start()
 
     def changed(self) -> None:
         """Health follows the partitions by itself."""
 
     def stopped(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.server is not None:
             self.server.stop(self.config.grace, drain=min(DRAIN, self.config.grace))
         if self._membership is not None:

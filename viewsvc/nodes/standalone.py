@@ -33,6 +33,7 @@ from viewsvc.server.grpc_server import (
 from viewsvc.server.limits import Limits
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.security import ServerSecurity
+from viewsvc.web.monitor import Monitor, NodeSource
 
 __all__ = ["NodeConfig", "Router", "ViewServer"]
 
@@ -55,6 +56,8 @@ class NodeConfig:
         security, limits, peer_ca_file, grace: see ``TableServer`` and ``ServeConfig``.
         extra_config: librdkafka settings for every Kafka client.
         metrics_port: serve Prometheus metrics on this port at ``/metrics`` (default: none).
+        http_port: serve the web monitor and query page on this port (default: none; see
+            ``viewsvc.web``).
         unreachable_bound: health says NOT_SERVING after this many seconds without a broker
             connection, of the held tables' readers or of the membership's follower (default
             30; None: never).
@@ -74,10 +77,12 @@ class NodeConfig:
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     metrics_port: int | None = None
     unreachable_bound: float | None = UNREACHABLE_BOUND
+    http_port: int | None = None
 
     def __post_init__(self) -> None:
         check_address("listen", self.listen, "0.0.0.0:50051")
         check_port("metrics_port", self.metrics_port)
+        check_port("http_port", self.http_port)
         check_unreachable_bound(self.unreachable_bound)
         if self.advertise:
             check_address("advertise", self.advertise)
@@ -105,6 +110,7 @@ class _StandaloneNode:
             extra_config=config.extra_config,
         )
         self.server: TableServer | None = None
+        self.monitor: Monitor | None = None
         self.announcer: Announcer | None = None
         self.advertised = ""
         self.metrics = Metrics() if config.metrics_port is not None else None
@@ -134,6 +140,21 @@ class _StandaloneNode:
         if self.metrics is not None and config.metrics_port is not None:
             self.metrics.watch_views(view for view, _ in views)
             self.metrics.serve(config.metrics_port)
+        if config.http_port is not None:
+            server = self.server
+            self.monitor = Monitor(
+                NodeSource(
+                    self.member_id,
+                    self.role,
+                    lambda: local,
+                    self.membership.members,
+                    lambda: server.serving,
+                    server.get,
+                    None,
+                    config.security.token,
+                ),
+                config.http_port,
+            ).start()
         self.advertised = _advertised(config, self.server.port)
         self.announcer = Announcer(
             DiscoveryConfig(
@@ -153,6 +174,8 @@ class _StandaloneNode:
 
     def stop(self) -> None:
         """Tombstone first (clients stop choosing this node), then drain the server."""
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.announcer is not None:
             self.announcer.stop()
         if self.server is not None:

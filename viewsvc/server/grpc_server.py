@@ -32,7 +32,7 @@ from viewsvc.server.local_tables import LocalTables
 from viewsvc.server.metrics import Metrics
 from viewsvc.server.planner import ReadPlanner
 from viewsvc.server.security import ServerSecurity
-from viewsvc.server.sync_handlers import SyncHandlers
+from viewsvc.server.sync_handlers import InProcessContext, SyncHandlers
 from viewsvc.server.table_service import TableServicer
 from viewsvc.server.watch_service import Watches
 from viewsvc.v1 import table_pb2, table_pb2_grpc
@@ -159,6 +159,7 @@ class TableServer:
         self._forwards = futures.ThreadPoolExecutor(
             max_workers=self.limits.workers, thread_name_prefix="viewsvc-forward"
         )
+        self._servicer = TableServicer(self._planner, self._forwards, self._watches)
         self._health = health.HealthServicer()
         self._loop: EventLoopThread | None = None
         self._server: grpc.aio.Server | None = None
@@ -190,7 +191,7 @@ class TableServer:
             ],
         )
         table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            TableServicer(self._planner, self._forwards, self._watches), server
+            self._servicer, server
         )
         discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(  # type: ignore[no-untyped-call]
             DiscoveryServicer(
@@ -208,6 +209,14 @@ class TableServer:
         self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await server.start()
         return server
+
+    def get(self, table: str, key: bytes, timeout: float = 10.0) -> table_pb2.GetResponse:
+        """``TableService.Get`` of this node, called in-process (the web monitor's queries):
+        the same decision as over gRPC, local or forwarded. Raises ReadError."""
+        response: table_pb2.GetResponse = self._servicer.Get(
+            table_pb2.GetRequest(table=table, key=key), InProcessContext(timeout)
+        )
+        return response
 
     @property
     def serving(self) -> bool:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 
-__all__ = ["SyncHandlers"]
+from goka.errors import ReadError
+
+__all__ = ["InProcessContext", "SyncHandlers"]
 
 _logger = logging.getLogger("viewsvc.server")
 _END = object()
@@ -99,6 +102,23 @@ class _SyncContext:
                 callback()
             except Exception:
                 _logger.exception("a call's end callback failed")
+
+
+class InProcessContext:
+    """The context of a blocking handler called in-process, not over gRPC: ``abort`` raises
+    ReadError; no metadata; ``timeout`` seconds to answer."""
+
+    def __init__(self, timeout: float) -> None:
+        self._deadline = time.monotonic() + timeout
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise ReadError(code, details)
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def time_remaining(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
 
 
 class SyncHandlers(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
