@@ -51,7 +51,8 @@ def fetch(monitor: Monitor, path: str, **headers: str) -> tuple[int, Any, Any]:
             body = response.read()
             status, message = response.status, response.headers
     except urllib.error.HTTPError as error:
-        body, status, message = error.read(), error.code, error.headers
+        with error:
+            body, status, message = error.read(), error.code, error.headers
     is_json = message.get("Content-Type") == "application/json"
     return status, json.loads(body) if is_json else body.decode(), message
 
@@ -108,7 +109,8 @@ def test_pages_are_static_and_locked_down(monitor: Monitor) -> None:
     request = urllib.request.Request(f"http://127.0.0.1:{monitor.port}/api/node", method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
-    assert refused.value.code == 405
+    with refused.value:
+        assert refused.value.code == 405
 
 
 def test_with_a_token_the_api_needs_it_and_the_pages_stay_open() -> None:
