@@ -47,6 +47,8 @@ const USAGE = `usage:
   node client.js --target HOST:PORT [options] locate TABLE KEY
   node client.js --target HOST:PORT [options] scan TABLE [--prefix P] [--limit N] \\
       [--page-token T]
+  node client.js --target HOST:PORT [options] watch TABLE [--prefix P] [--from P=OFFSET ...] \\
+      [--snapshot] [--max-changes N]
 
   --target       host:port of any node of the deployment
   --tls          connect with TLS (server verified against the system roots or --ca-file)
@@ -57,7 +59,10 @@ const USAGE = `usage:
   --deadline-ms  deadline of the call, default ${DEFAULT_DEADLINE_MS}
   --key-encoding how KEY and --prefix are written: utf8 (default), base64 or hex
   --consistency  who may answer: any (default: owner, standby or replica) or active
-  --via-target   send get and get-many to the target rather than straight to a holder`;
+  --via-target   send get and get-many to the target rather than straight to a holder
+  --from         watch: resume partition P at OFFSET (repeatable)
+  --snapshot     watch: first print the current rows
+  --max-changes  watch: stop after N changes (default: at the deadline)`;
 
 const KEY_ENCODINGS = ['utf8', 'base64', 'hex'];
 const CONSISTENCIES = ['any', 'active'];
@@ -97,6 +102,9 @@ function parse(argv) {
       'key-encoding': { type: 'string' },
       consistency: { type: 'string' },
       'via-target': { type: 'boolean' },
+      from: { type: 'string', multiple: true },
+      snapshot: { type: 'boolean' },
+      'max-changes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -111,8 +119,14 @@ function parse(argv) {
   if (shape.many ? rest.length < shape.args.length : rest.length !== shape.args.length) {
     throw new UsageError(`${command} takes ${shape.args.join(' ')}${shape.many ? ' ...' : ''}`);
   }
-  if (command !== 'scan' && (values.prefix || values.limit || values['page-token'])) {
-    throw new UsageError('--prefix, --limit and --page-token are options of scan');
+  if (command !== 'scan' && (values.limit || values['page-token'])) {
+    throw new UsageError('--limit and --page-token are options of scan');
+  }
+  if (!['scan', 'watch'].includes(command) && values.prefix) {
+    throw new UsageError('--prefix is an option of scan and watch');
+  }
+  if (command !== 'watch' && (values.from || values.snapshot || values['max-changes'])) {
+    throw new UsageError('--from, --snapshot and --max-changes are options of watch');
   }
   const encoding = values['key-encoding'] ?? 'utf8';
   if (!KEY_ENCODINGS.includes(encoding)) {
@@ -140,7 +154,20 @@ function parse(argv) {
     pageToken: values['page-token'] ?? '',
     consistency,
     viaTarget: Boolean(values['via-target']),
+    fromOffsets: offsetsOf(values.from ?? []),
+    snapshot: Boolean(values.snapshot),
+    maxChanges: nonNegativeInt('--max-changes', values['max-changes'], 0),
   };
+}
+
+function offsetsOf(pairs) {
+  const offsets = {};
+  for (const pair of pairs) {
+    const match = /^(\d+)=(\d+)$/.exec(pair);
+    if (match === null) throw new UsageError(`--from ${pair} is not PARTITION=OFFSET (e.g. 0=1234)`);
+    offsets[Number(match[1])] = Number(match[2]);
+  }
+  return offsets;
 }
 
 // TLS and mutual TLS are settings, not code: PEM files are read here and handed to grpc-js.
@@ -167,6 +194,7 @@ const COMMANDS = {
   'get-many': { args: ['TABLE', 'KEY'], many: true },
   locate: { args: ['TABLE', 'KEY'] },
   scan: { args: ['TABLE'] },
+  watch: { args: ['TABLE'] },
 };
 
 // Buffer.from ignores what it cannot decode, so the text is checked first: a typo must not
@@ -380,6 +408,84 @@ function scan(nodes, options) {
   });
 }
 
+// Codes after which a watch goes on on another node, from its positions: the failover rule
+// (UNAVAILABLE, CANCELLED by a draining server) and OUT_OF_RANGE (another replica may still
+// have the changes).
+const RESUMABLE = [grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.OUT_OF_RANGE];
+
+// A watch that resumes by itself, the Python and Go clients' rule: per partition, the offset
+// after the last change or the last position received; a change before it is dropped.
+async function watch(nodes, options) {
+  const positions = { ...options.fromOffsets };
+  const members = await nodes.members();
+  const endpoints = [...new Set([options.target, ...members
+    .map((m) => m.announcement.endpoint).filter(Boolean)])];
+  let received = 0;
+  let failures = 0;
+  for (let attempt = 0; Date.now() < options.deadline; attempt++) {
+    const endpoint = endpoints[attempt % endpoints.length];
+    const request = {
+      table: options.table,
+      prefix: options.prefix,
+      from_offsets: positions,
+      snapshot: options.snapshot,
+      options: readOptions(options),
+    };
+    try {
+      const done = await new Promise((resolve, reject) => {
+        const call = nodes.table(endpoint).Watch(request, ...callArgs(options));
+        call.on('data', (response) => {
+          failures = 0;
+          for (const row of response.rows) {
+            if (row.partition in positions) continue;
+            print({ ...entryOf(row), deleted: false, offset: '-1', snapshot: true });
+          }
+          for (const change of response.changes) {
+            const offset = Number(change.offset);
+            if (offset < (positions[change.partition] ?? 0)) continue;
+            positions[change.partition] = offset + 1;
+            print({ ...entryOf(change), deleted: change.deleted, offset: change.offset, snapshot: false });
+            received += 1;
+            if (options.maxChanges && received >= options.maxChanges) {
+              call.cancel();
+              resolve(true);
+              return;
+            }
+          }
+          for (const [partition, position] of Object.entries(response.positions)) {
+            if (!(partition in positions) || Number(position) > positions[partition]) {
+              positions[partition] = Number(position);
+            }
+          }
+        });
+        call.on('error', (err) => (err.code === grpc.status.CANCELLED && options.maxChanges
+          && received >= options.maxChanges ? resolve(true) : reject(err)));
+        call.on('end', () => resolve(false));
+      });
+      if (done) break;
+    } catch (err) {
+      if (err.code === grpc.status.DEADLINE_EXCEEDED) break;
+      if (!RESUMABLE.includes(err.code) || ++failures > 3 * endpoints.length) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  console.log(JSON.stringify({ positions }));
+}
+
+function entryOf(item) {
+  return {
+    key: item.key.toString('base64'),
+    key_text: text(item.key),
+    value: item.value.toString('base64'),
+    text: text(item.value),
+    partition: item.partition,
+  };
+}
+
+function print(line) {
+  console.log(JSON.stringify(line));
+}
+
 async function main() {
   let options;
   try {
@@ -393,7 +499,7 @@ async function main() {
   }
   const nodes = new Nodes(loadServices(), options);
   try {
-    const run = { get, 'get-many': getMany, locate, scan }[options.command];
+    const run = { get, 'get-many': getMany, locate, scan, watch }[options.command];
     await run(nodes, options);
   } catch (err) {
     if (err.code === undefined) throw err;

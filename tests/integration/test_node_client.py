@@ -351,3 +351,29 @@ def test_usage_errors_exit_with_2(
 
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_watch_from_offsets_prints_every_change_once_then_the_positions(
+    node_client: Path, table_server: TableServer
+) -> None:
+    froms = [arg for p in range(PARTITIONS) for arg in ("--from", f"{p}=0")]
+    result = run_client(
+        node_client, table_server.target, "watch", table_server.table, *froms,
+        "--max-changes", str(len(ROWS)), "--deadline-ms", "20000",
+    )  # fmt: skip
+    *changes, last = output_lines(result)
+    assert sorted((c["key"], c["value"], c["partition"]) for c in changes) == sorted(
+        (b64(k), b64(v), murmur2(k, PARTITIONS)) for k, v in ROWS.items()
+    )
+    assert all(not c["deleted"] and not c["snapshot"] for c in changes)
+    for partition in range(PARTITIONS):
+        offsets = [int(c["offset"]) for c in changes if c["partition"] == partition]
+        assert offsets == list(range(table_server.offsets.get(partition, 0))), partition
+    assert last == {"positions": {str(p): o for p, o in table_server.offsets.items()}}
+
+
+def test_watch_options_belong_to_watch(node_client: Path, table_server: TableServer) -> None:
+    result = run_client(node_client, table_server.target, "get", table_server.table, "k",
+                        "--from", "0=1")  # fmt: skip
+    assert result.returncode == 2
+    assert "--from, --snapshot and --max-changes are options of watch" in result.stderr

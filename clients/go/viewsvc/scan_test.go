@@ -47,7 +47,7 @@ func (n *scanNode) Scan(r *viewsvcv1.ScanRequest, stream viewsvcv1.TableService_
 	return nil
 }
 
-func serve(t *testing.T, node *scanNode) string {
+func serve(t *testing.T, node viewsvcv1.TableServiceServer) string {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
