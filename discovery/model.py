@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from discovery.v1 import discovery_pb2 as pb
 
-__all__ = ["Location", "MemberInfo", "Owner", "PartitionInfo", "TableInfo", "from_announcement"]
+__all__ = [
+    "Location",
+    "MemberInfo",
+    "Owner",
+    "PartitionInfo",
+    "TableInfo",
+    "from_announcement",
+    "member_json",
+    "utc",
+]
 
 _ROLES = {pb.ROLE_PROCESSOR: "processor", pb.ROLE_VIEW: "view", pb.ROLE_ROUTER: "router"}
 _KINDS = {
@@ -152,3 +162,49 @@ def from_announcement(
         last_heard=last_heard,
         tables=tuple(tables),
     )
+
+
+def member_json(member: MemberInfo) -> dict[str, Any]:
+    """A member as plain JSON (``viewsvc members --json``, the web monitor)."""
+    return {
+        "member_id": member.member_id,
+        "role": member.role,
+        "endpoint": member.endpoint,
+        "group": member.group,
+        "generation": member.generation,
+        "sequence": member.sequence,
+        "heartbeat": member.heartbeat,
+        "emitted_at": _iso(member.emitted_at),
+        "last_heard": _iso(member.last_heard),
+        "tables": [_table_json(table) for table in member.tables],
+    }
+
+
+def _table_json(table: TableInfo) -> dict[str, Any]:
+    return {
+        "topic": table.topic,
+        "partitioner": table.partitioner,
+        "partition_count": table.partition_count,
+        "key_codec": table.key_codec,
+        "value_codec": table.value_codec,
+        "partitions": [
+            {
+                "partition": p.partition,
+                "kind": p.kind,
+                "state": p.state,
+                "applied_offset": p.applied_offset,
+                "lag": p.lag,
+            }
+            for p in table.partitions
+        ],
+    }
+
+
+def _iso(moment: datetime) -> str:
+    """``2025-01-31T12:00:00.250Z``."""
+    return utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc(moment: datetime) -> datetime:
+    """Naive times are taken as UTC, as the membership table hands out."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from discovery import MemberInfo, PartitionInfo, TableInfo
+from discovery import MemberInfo, PartitionInfo
+from discovery.model import member_json, utc
 
 __all__ = ["format_table", "only_table", "to_json"]
 
@@ -54,7 +55,7 @@ def format_table(members: Iterable[MemberInfo], now: datetime) -> str:
 
 def to_json(members: Iterable[MemberInfo]) -> dict[str, Any]:
     """``{"members": [...]}`` with every field of every member; times in ISO 8601 UTC."""
-    return {"members": [_member_json(member) for member in members]}
+    return {"members": [member_json(member) for member in members]}
 
 
 def only_table(members: Iterable[MemberInfo], topic: str) -> list[MemberInfo]:
@@ -89,50 +90,5 @@ def _partition_cells(p: PartitionInfo) -> tuple[str, ...]:
 
 
 def _ago(then: datetime, now: datetime) -> str:
-    seconds = (_utc(now) - _utc(then)).total_seconds()
+    seconds = (utc(now) - utc(then)).total_seconds()
     return f"{max(0, int(seconds))}s ago"
-
-
-def _member_json(member: MemberInfo) -> dict[str, Any]:
-    return {
-        "member_id": member.member_id,
-        "role": member.role,
-        "endpoint": member.endpoint,
-        "group": member.group,
-        "generation": member.generation,
-        "sequence": member.sequence,
-        "heartbeat": member.heartbeat,
-        "emitted_at": _iso(member.emitted_at),
-        "last_heard": _iso(member.last_heard),
-        "tables": [_table_json(table) for table in member.tables],
-    }
-
-
-def _table_json(table: TableInfo) -> dict[str, Any]:
-    return {
-        "topic": table.topic,
-        "partitioner": table.partitioner,
-        "partition_count": table.partition_count,
-        "key_codec": table.key_codec,
-        "value_codec": table.value_codec,
-        "partitions": [
-            {
-                "partition": p.partition,
-                "kind": p.kind,
-                "state": p.state,
-                "applied_offset": p.applied_offset,
-                "lag": p.lag,
-            }
-            for p in table.partitions
-        ],
-    }
-
-
-def _iso(moment: datetime) -> str:
-    """``2025-01-31T12:00:00.250Z``."""
-    return _utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive times are taken as UTC, as the membership table hands out."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

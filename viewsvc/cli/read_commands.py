@@ -34,6 +34,13 @@ table_option = click.option("--table", required=True, help="the table topic")
 raw_option = click.option("--raw", is_flag=True, help="show keys and values as bytes literals")
 
 
+def key_range_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--prefix, --start and --end (scan, watch)."""
+    command = click.option("--end", help="only keys < END")(command)
+    command = click.option("--start", help="only keys >= START (byte order)")(command)
+    return click.option("--prefix", help="only keys starting with PREFIX")(command)
+
+
 def read_option_flags(command: Callable[..., None]) -> Callable[..., None]:
     command = click.option(
         "--max-lag",
@@ -77,9 +84,7 @@ def get(
 @click.command()
 @connection_options
 @table_option
-@click.option("--prefix", help="only keys starting with PREFIX")
-@click.option("--start", help="only keys >= START (byte order)")
-@click.option("--end", help="only keys < END")
+@key_range_options
 @click.option("--limit", type=click.IntRange(min=0), default=0, help="at most N rows (0: all)")
 @click.option("--page-token", default="", help="continue a previous scan (its next page token)")
 @click.option("--partition", "partitions", type=click.IntRange(min=0), multiple=True,
@@ -134,9 +139,7 @@ def _offsets(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.command()
 @connection_options
 @table_option
-@click.option("--prefix", help="only keys starting with PREFIX")
-@click.option("--start", help="only keys >= START (byte order)")
-@click.option("--end", help="only keys < END")
+@key_range_options
 @click.option("--key", "keys", multiple=True, help="only this key (repeatable)")
 @click.option("--partition", "partitions", type=click.IntRange(min=0), multiple=True,
               help="only this partition (repeatable)")  # fmt: skip

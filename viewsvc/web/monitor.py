@@ -31,7 +31,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from discovery.model import MemberInfo
+from discovery.model import MemberInfo, member_json, utc
 from goka.codec import JSON, Int64, String
 from goka.errors import CodecError, ConfigError, ReadError
 from goka.local_table import LocalTable
@@ -229,35 +229,15 @@ class Monitor:
         }
 
     def members(self) -> dict[str, Any]:
+        """The membership as ``viewsvc members --json`` shows it, with how long ago each
+        member was heard and which one is this node."""
         now = time.time()
         return {
             "members": [
                 {
-                    "member_id": m.member_id,
-                    "role": m.role,
-                    "endpoint": m.endpoint,
-                    "group": m.group,
-                    "heard_s_ago": round(max(0.0, now - m.last_heard.timestamp()), 1),
+                    **member_json(m),
+                    "heard_s_ago": round(max(0.0, now - utc(m.last_heard).timestamp()), 1),
                     "self": m.member_id == self._source.member_id,
-                    "tables": [
-                        {
-                            "name": t.topic,
-                            "key_codec": t.key_codec,
-                            "value_codec": t.value_codec,
-                            "partition_count": t.partition_count,
-                            "partitions": [
-                                {
-                                    "partition": p.partition,
-                                    "kind": p.kind,
-                                    "state": p.state,
-                                    "applied_offset": p.applied_offset,
-                                    "lag": p.lag,
-                                }
-                                for p in t.partitions
-                            ],
-                        }
-                        for t in m.tables
-                    ],
                 }
                 for m in sorted(self._source.members(), key=lambda m: m.member_id)
             ]

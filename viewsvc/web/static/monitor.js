@@ -25,7 +25,7 @@ async function refresh() {
     for (const m of deployment.members) {
       for (const t of m.tables) {
         for (const p of t.partitions) {
-          held.push({ table: t.name, member: m, p });
+          held.push({ table: t.topic, member: m, p });
         }
       }
     }

@@ -5,7 +5,7 @@ async function tables() {
   const select = document.getElementById("table");
   const [node, deployment] = await Promise.all([api("/api/node"), api("/api/members")]);
   const names = new Set(node.tables.map((t) => t.name));
-  for (const m of deployment.members) for (const t of m.tables) names.add(t.name);
+  for (const m of deployment.members) for (const t of m.tables) names.add(t.topic);
   select.replaceChildren(...[...names].sort().map((name) => el("option", { value: name }, name)));
   const wanted = new URLSearchParams(location.search).get("table");
   if (wanted && names.has(wanted)) select.value = wanted;
