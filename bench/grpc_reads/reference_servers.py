@@ -7,7 +7,7 @@
   threads, as TableServer's, nothing else) whose TableService.Get and GetMany only look the
   keys up in the view's own LMDB files under STORAGE (read-only) and build the response;
 - with ``--configured``, the same handler on a server set up as TableServer's is
-  (``bounded_server``, health and reflection);
+  (``bounded_server``: asyncio, the blocking handler on the pool; health and reflection);
 - with ``--forward-to``, the **bare forwarder**: Get only passes the request on, the way a
   node forwards (a blocking call with the default deadline and the forwarded-by metadata).
 
@@ -27,6 +27,7 @@ import lmdb
 from grpc_health.v1 import health
 
 from goka.partitioner import get_partitioner
+from viewsvc.server.event_loop import EventLoopThread
 from viewsvc.server.grpc_server import add_health_and_reflection, bounded_server
 from viewsvc.server.limits import Limits
 from viewsvc.v1 import table_pb2 as pb
@@ -113,22 +114,39 @@ def serve_ceiling(
     server set up as a TableServer is (its limits, health and reflection)."""
     limits = Limits()
     pool = futures.ThreadPoolExecutor(max_workers=limits.max_concurrent_rpcs)
-    server = bounded_server(pool, limits) if configured else grpc.server(pool)
     servicer: table_pb2_grpc.TableServiceServicer = (
         ForwardServicer(forward_to) if forward_to else CeilingServicer(storage, table, partitions)
     )
-    table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        servicer, server
-    )
-    if configured:
-        add_health_and_reflection(server, health.HealthServicer())
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    print(f"ceiling on 127.0.0.1:{port}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if not configured:
+        server = grpc.server(pool)
+        table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            servicer, server
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        print(f"ceiling on 127.0.0.1:{port}", flush=True)
+        stop.wait()
+        server.stop(1).wait(2)
+        return
+
+    async def build() -> tuple[grpc.aio.Server, int]:
+        server = bounded_server(pool, limits)
+        table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            servicer, server
+        )
+        add_health_and_reflection(server, health.HealthServicer())
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    loop = EventLoopThread("ceiling")
+    aio_server, port = loop.run(build())
+    print(f"ceiling on 127.0.0.1:{port}", flush=True)
     stop.wait()
-    server.stop(1).wait(2)
+    loop.run(aio_server.stop(1), 3)
+    loop.close()
 
 
 def main() -> None:
