@@ -213,7 +213,8 @@ class Watches:
                         missing = exc  # another holder may still have the changes
                     else:
                         locals_[partition] = _Local(local.table, feed, listener)
-                        sent[partition] = position if start is None else start
+                        if start is not None or not request.snapshot:  # else: once sent
+                            sent[partition] = position if start is None else start
                         continue
                 try:
                     remote[partition] = planner.remote(
@@ -226,12 +227,12 @@ class Watches:
             queue: asyncio.Queue[pb.WatchResponse] = asyncio.Queue(_RELAYED)
             first = pb.WatchResponse(
                 sources=[
-                    pb.PartitionSource(partition=p, served_by=planner.member_id, offset=o)
-                    for p, o in sent.items()
+                    pb.PartitionSource(
+                        partition=p, served_by=planner.member_id, offset=held.feed.position
+                    )
+                    for p, held in sorted(locals_.items())
                 ],
-                positions={
-                    p: o for p, o in sent.items() if not request.snapshot or p in from_offsets
-                },
+                positions=sent,
             )
             for response in await self._open_remote(request, remote, queue, wake, watcher, relays):
                 first.sources.extend(response.sources)
