@@ -5,6 +5,7 @@ does; a hostile key is shown as text. Screenshots go to test-artifacts/web-monit
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -83,6 +84,10 @@ def test_the_monitor_and_query_pages_of_a_live_cluster(
             http[f"processor-{i}"] = free_port()
             deployment.start_processors(1, "--http-port", str(http[f"processor-{i}"]))
         wait_until(deployment.settled, BOUND, f"three members running: {deployment.describe()}")
+        http["view"], http["router"] = free_port(), free_port()
+        deployment.start_view_and_router(
+            "--http-port", str(http["view"]), router_args=("--http-port", str(http["router"]))
+        )
         users = [f"user-{i}" for i in range(60)]
 
         def emit() -> None:
@@ -167,6 +172,26 @@ def test_the_monitor_and_query_pages_of_a_live_cluster(
                     "served-by": shown["served-by"],
                 }, shown
                 assert shown["served-by"] in deployment.processor_ids().values()
+            page.goto(f"http://127.0.0.1:{http['router']}/query?table={deployment.table}")
+            wait_until(
+                lambda: page.evaluate("document.querySelector('#table').value") == deployment.table,
+                10,
+                "the router's query page",
+            )
+            key = keys[0]
+            page.fill("#key", key)
+            page.click("button[type=submit]")
+            answered(page, key)  # the router holds nothing: forwarded, as a gRPC read is
+            assert page.locator("#result-value").text_content() == settled_value(key).decode()
+            assert page.locator("#result-served-by").text_content() != (
+                deployment.nodes["router"].member_id
+            )
+            with urllib.request.urlopen(f"http://127.0.0.1:{http['view']}/api/node") as reply:
+                view = json.load(reply)
+            assert view["role"] == "view" and view["processor"] is None
+            assert [p["partition"] for p in view["tables"][0]["partitions"]] == list(
+                range(PARTITIONS)
+            )
             page.fill("#key", HOSTILE)
             page.click("button[type=submit]")
             answered(page, HOSTILE)
