@@ -279,6 +279,15 @@ class Processor:
         """The change feeds of the held table partitions, once ``local_table()`` enabled
         them (see ``goka.changes``)."""
         self.standby_replicas = standby_replicas
+        for name, plugin, example in (
+            ("discovery", discovery, "discovery.DiscoveryConfig(advertise='host:port')"),
+            ("serve", serve, "viewsvc.ServeConfig(listen='0.0.0.0:50051')"),
+        ):
+            if plugin is not None and not callable(getattr(plugin, "attach", None)):
+                raise ConfigError(
+                    f"{name} must be a plugin with attach(processor), e.g. {example}; "
+                    f"got {plugin!r}"
+                )
         self.discovery = discovery
         self._serve = serve
         self._observer: ProcessorObserver | None = None
