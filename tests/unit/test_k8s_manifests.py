@@ -386,6 +386,8 @@ def test_ports_and_probes_match_the_cli_flags(objects: list[Obj]) -> None:
             assert spec["grpc"].get("service") == service, f"{where}: {probe} health service"
         metrics = invocation.value("--metrics-port")
         assert metrics == invocation.port("metrics") == 9090, f"{where}: metrics port"
+        monitor = invocation.value("--http-port")
+        assert monitor == invocation.port("http") == 8080, f"{where}: web monitor port"
         annotations = invocation.workload["spec"]["template"]["metadata"]["annotations"]
         assert annotations == {**PROMETHEUS, "prometheus.io/port": str(metrics)}, where
 
