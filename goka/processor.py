@@ -655,6 +655,14 @@ class Processor:
     def _leave_doubt(self, consumer: Consumer, assignment: Assignment) -> bool:
         if not self._prove_membership(consumer, assignment):
             return False
+        self._resume_after_doubt(consumer, assignment)
+        _logger.info("group %s: the group coordinator accepted a commit: processing again",
+                     self.graph.group)  # fmt: skip
+        return True
+
+    def _resume_after_doubt(self, consumer: Consumer, assignment: Assignment) -> None:
+        """The running partitions, paused since the doubt began, go on from what is stored
+        (their dropped batches are processed again)."""
         for task in assignment.tasks.values():
             if task.state != "running":
                 continue
@@ -666,9 +674,6 @@ class Processor:
         if resumed:
             consumer.resume(resumed)
         self._in_doubt = False
-        _logger.info("group %s: the group coordinator accepted a commit: processing again",
-                     self.graph.group)  # fmt: skip
-        return True
 
     def _hold_back(self, messages: list[Any], assignment: Assignment) -> None:
         """Messages fetched while in doubt are not processed: a partition that has no
@@ -781,7 +786,10 @@ class Processor:
                 (WRITER_HEADER, self.member_id.encode()),
                 (GENERATION_HEADER, str(self.generation).encode()),
             ]
-        self._in_doubt = False  # a new assignment: the group has this member again
+        if self._in_doubt:  # a new assignment: the group has this member again
+            # under the incremental protocol the partitions that stay are not assigned anew:
+            # paused since the doubt began, they would never be processed again
+            self._resume_after_doubt(consumer, assignment)
         if self.guarantee == EXACTLY_ONCE:
             self._wait_for_stable_offsets(consumer, assigned)
         assignment.assign(consumer, assigned)
