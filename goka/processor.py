@@ -327,6 +327,8 @@ class Processor:
         self._in_doubt = False
         """Batches were dropped because the membership may be lost: nothing is processed
         until a commit goes through or a new assignment arrives (see ``goka._stall``)."""
+        self._assigned_in_doubt = False
+        """An assignment arrived while in doubt: the poll that served it ends the doubt."""
         self._final_stats: dict[str, Any] | None = None
 
     @property
@@ -590,6 +592,10 @@ class Processor:
             # nothing is processed; polling serves the rebalance that may come
             fetched = consume_available(consumer, self._batch_size, self._poll_timeout)
             self._hold_back(fetched, assignment)
+            if self._assigned_in_doubt:
+                # resumed only now: had the callback resumed them, the poll could have
+                # handed out their first messages after it, held back above and lost
+                self._resume_after_doubt(consumer, assignment)
             return
         self._update_standby(assignment)
         try:
@@ -673,7 +679,7 @@ class Processor:
         resumed = self._running_inputs(assignment)
         if resumed:
             consumer.resume(resumed)
-        self._in_doubt = False
+        self._in_doubt = self._assigned_in_doubt = False
 
     def _hold_back(self, messages: list[Any], assignment: Assignment) -> None:
         """Messages fetched while in doubt are not processed: a partition that has no
@@ -788,8 +794,8 @@ class Processor:
             ]
         if self._in_doubt:  # a new assignment: the group has this member again
             # under the incremental protocol the partitions that stay are not assigned anew:
-            # paused since the doubt began, they would never be processed again
-            self._resume_after_doubt(consumer, assignment)
+            # paused since the doubt began, resumed once this poll returned
+            self._assigned_in_doubt = True
         if self.guarantee == EXACTLY_ONCE:
             self._wait_for_stable_offsets(consumer, assigned)
         assignment.assign(consumer, assigned)

@@ -82,7 +82,10 @@ def test_the_monitor_and_query_pages_of_a_live_cluster(
         http = {}
         for i in range(3):
             http[f"processor-{i}"] = free_port()
-            deployment.start_processors(1, "--http-port", str(http[f"processor-{i}"]))
+            # small batches: the lag, taken as each batch is stored, shows a burst's backlog
+            deployment.start_processors(
+                1, "--http-port", str(http[f"processor-{i}"]), "--batch-size", "200"
+            )
         wait_until(deployment.settled, BOUND, f"three members running: {deployment.describe()}")
         http["view"], http["router"] = free_port(), free_port()
         deployment.start_view_and_router(

@@ -24,6 +24,7 @@ import pytest
 
 import goka
 from goka import codec
+from goka._delivery import DeliveryFuture
 from goka.processor import GENERATION_HEADER, WRITER_HEADER
 from tests.conftest import FAST_GROUP_CONFIG, ProcessGroup, unique
 from tests.support.clickcount import running, stats_of
@@ -51,6 +52,7 @@ class SteadyEmitter:
     def __init__(self, brokers: str, topic: str) -> None:
         self.last: dict[str, int] = {}
         self.counts: collections.Counter[str] = collections.Counter()
+        self._sent: list[DeliveryFuture] = []
         self._emitter = goka.Emitter(brokers, topic, codec.String())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -60,7 +62,7 @@ class SteadyEmitter:
         seq = 0
         while not self._stop.wait(0.005):
             key = KEYS[seq % len(KEYS)]
-            self._emitter.emit(key, str(seq))
+            self._sent.append(self._emitter.emit(key, str(seq)))
             self.last[key] = seq
             self.counts[key] += 1
             seq += 1
@@ -69,6 +71,8 @@ class SteadyEmitter:
         self._stop.set()
         self._thread.join(10)
         self._emitter.close()
+        failed = [error for f in self._sent if (error := f.exception(10)) is not None]
+        assert failed == [], f"the oracle counts messages that were not delivered: {failed[:3]}"
 
 
 def changelog(brokers: str, topic: str) -> dict[int, list[tuple[str, int]]]:
@@ -97,7 +101,8 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
     def start(name: str) -> subprocess.Popen[str]:
         keep = "count" if guarantee == "exactly_once" else "last"
         return start_member(processes, goka_brokers, group, [clicks], tmp_path / name,
-                            stats[name], keep=keep, guarantee=guarantee)  # fmt: skip
+                            stats[name], keep=keep, guarantee=guarantee,
+                            log=tmp_path / f"{name}.log")  # fmt: skip
 
     a = start("a")
     b = start("b")
@@ -124,9 +129,9 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
     finally:
         emitter.stop()
     expected = dict(emitter.counts if guarantee == "exactly_once" else emitter.last)
-    for member in (a, b):
+    for name, member in (("a", a), ("b", b)):
         if member.poll() is not None:
-            pytest.fail(f"a member exited: {member.communicate()[1][-3000:]}")
+            pytest.fail(f"member {name} exited: {(tmp_path / f'{name}.log').read_text()[-3000:]}")
     wait_until(lambda: stats_of(stats["a"]).get("dropped_batches", 0) >= 1, 30,
                "A noticed its stall and dropped what it held")  # fmt: skip
 
@@ -140,7 +145,10 @@ def test_a_member_stalled_past_its_session_writes_nothing_after_the_takeover(
     except AssertionError as exc:
         values = table()
         wrong = {k: (values.get(k), n) for k, n in expected.items() if values.get(k) != n}
-        raise AssertionError(f"{exc}: (in the table, expected) of the wrong keys: {wrong}") from exc
+        logs = {name: (tmp_path / f"{name}.log").read_text()[-3000:] for name in stats}
+        raise AssertionError(
+            f"{exc}: (in the table, expected) of the wrong keys: {wrong}; the members' logs: {logs}"
+        ) from exc
 
     records = changelog(goka_brokers, goka.group_table(group))
     a_writer = f":{a.pid}:"

@@ -50,14 +50,15 @@ def start_member(
     guarantee: str = "at_least_once",
     output: str | None = None,
     env: Mapping[str, str] | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[str]:
-    """This module as a process of the test's ``processes``."""
+    """This module as a process of the test's ``processes``; its stderr to ``log`` if given."""
     return processes.start(
         "-m", "tests.support.counting_member", "--brokers", brokers, "--group", group,
         *(arg for topic in inputs for arg in ("--input", topic)), "--keep", keep,
         "--storage", str(storage), "--stats-file", str(stats_file), "--guarantee", guarantee,
         *(("--output", output) if output is not None else ()),
-        env=env,
+        env=env, log=log,
     )  # fmt: skip
 
 

@@ -48,7 +48,7 @@ def client_factory() -> Iterator[Callable[..., Client]]:
         client = Client([t.endpoint for t in targets], timeout=5, **kw)
         clients.append(client)
         if ready:
-            assert client.wait_ready(5)
+            assert client.wait_ready(30)  # generous: the machine may be busy
         return client
 
     yield create
@@ -451,7 +451,7 @@ def test_mutual_tls_with_token(cluster: Cluster, tmp_path: Path) -> None:
         token="s3cret",
         timeout=5,
     ) as client:
-        assert client.wait_ready(5)
+        assert client.wait_ready(30)
         assert client.get(TABLE, b"k").served_by == "a"
     assert a.metadata[-1]["authorization"] == "Bearer s3cret"
     with Client(a.endpoint, tls=True, ca_file=files["ca.crt"], timeout=2) as anonymous:
