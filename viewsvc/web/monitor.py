@@ -116,16 +116,6 @@ class _Rates:
                 }
             self._last = (now, counts)
 
-    def input_lags(self) -> dict[int, int]:
-        """Per processor partition, the messages of its inputs not processed yet (-1:
-        unknown)."""
-        stats = self._source.stats() if self._source.stats is not None else {}
-        lags = {}
-        for p, s in stats.get("partitions", {}).items():
-            values = [entry.get("lag") for entry in s.get("input", {}).values()]
-            lags[int(p)] = -1 if None in values else sum(values)
-        return lags
-
     def _processor_counts(self) -> dict[int, tuple[int, int]]:
         stats = self._source.stats() if self._source.stats is not None else {}
         return {
@@ -136,6 +126,16 @@ class _Rates:
     def of(self, table: str, partition: int) -> tuple[float, float, float]:
         with self._lock:
             return self.rates.get((table, partition), (0.0, 0.0, 0.0))
+
+
+def _input_lags(stats: dict[str, Any] | None) -> dict[int, int]:
+    """Per processor partition of ``stats``, the messages of its inputs not processed yet
+    (-1: unknown)."""
+    lags = {}
+    for p, s in (stats or {}).get("partitions", {}).items():
+        values = [entry.get("lag") for entry in s.get("input", {}).values()]
+        lags[int(p)] = -1 if None in values else sum(values)
+    return lags
 
 
 class Monitor:
@@ -197,7 +197,8 @@ class Monitor:
 
     def node(self) -> dict[str, Any]:
         source = self._source
-        input_lags = self._rates.input_lags()
+        stats = source.stats() if source.stats is not None else None
+        input_lags = _input_lags(stats)
         tables = []
         for table in source.tables():
             meta = table.meta
@@ -225,7 +226,7 @@ class Monitor:
             "role": source.role,
             "serving": source.serving(),
             "tables": tables,
-            "processor": source.stats() if source.stats is not None else None,
+            "processor": stats,
         }
 
     def members(self) -> dict[str, Any]:
