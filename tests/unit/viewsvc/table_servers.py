@@ -224,6 +224,9 @@ def servers() -> Iterator[Callable[..., Node]]:
             **options,
         ).start()
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        # gRPC's start() does not promise that the first connection succeeds at once: a call
+        # that comes too soon fails UNAVAILABLE (connection refused) without waiting
+        grpc.channel_ready_future(channel).result(timeout=30)
         stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
         node = Node(member_id, server, table, members, channel, stub)
         nodes.append(node)

@@ -113,6 +113,7 @@ def stub(
 
     server, port = loop.run(serve(), TIMEOUT)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(channel).result(TIMEOUT)  # start() does not promise it at once
     try:
         yield discovery_pb2_grpc.DiscoveryServiceStub(channel)  # type: ignore[no-untyped-call]
     finally:
