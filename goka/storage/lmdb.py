@@ -4,6 +4,13 @@ Rows live in the ``rows`` database and the applied table offset in ``meta``, bes
 store's origin (the topic's id, when it was last in sync); ``apply`` writes rows, offset and
 sync time in one transaction. When the map is full it doubles and the transaction is retried.
 
+Keys LMDB cannot hold (the empty key, and keys over its maximum of 511 bytes) are kept in the
+``oversize`` database under the SHA-256 of the key, with the key itself before the value:
+Kafka keys have no such limit, and Goka (LevelDB) stores them, so a table written by a Goka
+service in Go may hold them. They are looked up there, merged into ``items()`` in key order,
+and cost nothing while a store has none (the common case: every write goes to ``rows`` first,
+and only a batch LMDB refuses is split).
+
 Durability: by default each transaction's data pages are flushed to disk at commit, but not
 its meta page (LMDB's ``MDB_NOMETASYNC``): a killed process loses nothing (the OS holds the
 pages), and a machine crash may undo the last transaction but never corrupts the store, which
@@ -16,9 +23,12 @@ The cost is measured in bench/RESULTS.md (processor_throughput, ``--lmdb-durabil
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import logging
 import os
 import shutil
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,6 +48,8 @@ _DAMAGED = (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError,
             lmdb.PageNotFoundError)  # fmt: skip
 """What LMDB raises for a file that is not a sound LMDB environment."""
 
+_KEY_LENGTH = struct.Struct(">I")
+"""Before the key in an ``oversize`` entry: the key's length."""
 _OFFSET_KEY = b"offset"
 _TOPIC_ID_KEY = b"topic_id"
 _SYNCED_AT_KEY = b"synced_at"
@@ -99,12 +111,13 @@ class _ResizeLock:
             env.close()
 
 
-def _open_env(path: Path, map_size: int, durable: bool) -> tuple[Any, Any, Any]:
-    """The environment at ``path`` and its two databases, checked by reading the offset."""
+def _open_env(path: Path, map_size: int, durable: bool) -> tuple[Any, Any, Any, Any]:
+    """The environment at ``path`` and its databases (rows, meta, oversize), checked by
+    reading the offset."""
     env = lmdb.open(
         str(path),
         map_size=map_size,
-        max_dbs=2,
+        max_dbs=3,
         sync=durable,
         metasync=False,
         readahead=False,
@@ -112,6 +125,7 @@ def _open_env(path: Path, map_size: int, durable: bool) -> tuple[Any, Any, Any]:
     )
     try:
         rows, meta = env.open_db(b"rows"), env.open_db(b"meta")
+        oversize = env.open_db(b"oversize")
         with env.begin(db=meta) as txn:
             txn.get(_OFFSET_KEY)
         with env.begin(db=rows) as txn:
@@ -119,7 +133,22 @@ def _open_env(path: Path, map_size: int, durable: bool) -> tuple[Any, Any, Any]:
     except BaseException:
         env.close()
         raise
-    return env, rows, meta
+    return env, rows, meta, oversize
+
+
+def _oversize_key(key: bytes) -> bytes:
+    return hashlib.sha256(key).digest()
+
+
+def _oversize_entry(key: bytes, value: bytes) -> bytes:
+    return _KEY_LENGTH.pack(len(key)) + key + value
+
+
+def _oversize_row(entry: bytes) -> tuple[bytes, bytes]:
+    """(key, value) of an ``oversize`` entry."""
+    (length,) = _KEY_LENGTH.unpack_from(entry)
+    start = _KEY_LENGTH.size
+    return entry[start : start + length], entry[start + length :]
 
 
 class _LMDBStore:
@@ -127,7 +156,9 @@ class _LMDBStore:
         path.mkdir(parents=True, exist_ok=True)
         try:
             try:
-                self._env, self._rows, self._meta = _open_env(path, map_size, durable)
+                self._env, self._rows, self._meta, self._oversize = _open_env(
+                    path, map_size, durable
+                )
             except _DAMAGED as exc:
                 _logger.warning(
                     "the LMDB store at %s is damaged (%s): it is wiped, and its table "
@@ -137,7 +168,9 @@ class _LMDBStore:
                 )
                 shutil.rmtree(path)
                 path.mkdir(parents=True)
-                self._env, self._rows, self._meta = _open_env(path, map_size, durable)
+                self._env, self._rows, self._meta, self._oversize = _open_env(
+                    path, map_size, durable
+                )
         except lmdb.Error as exc:
             raise StorageError(f"cannot open LMDB store at {path}: {exc}") from exc
         self._max_key: int = self._env.max_key_size()
@@ -145,15 +178,22 @@ class _LMDBStore:
         self.path = path
 
     def get(self, key: bytes) -> bytes | None:
-        if not 0 < len(key) <= self._max_key:
-            return None  # LMDB cannot hold such a key
         self._lock.enter()
         try:
             with self._env.begin(db=self._rows) as txn:
-                value: bytes | None = txn.get(key)
-                return value
+                if 0 < len(key) <= self._max_key:
+                    value: bytes | None = txn.get(key)
+                    return value
+                return self._get_oversize(txn, key)
         finally:
             self._lock.exit()
+
+    def _get_oversize(self, txn: Any, key: bytes) -> bytes | None:
+        entry = txn.get(_oversize_key(key), db=self._oversize)
+        if entry is None:
+            return None
+        stored, value = _oversize_row(entry)
+        return value if stored == key else None  # a SHA-256 collision: never seen
 
     def offset(self) -> int | None:
         self._lock.enter()
@@ -173,7 +213,10 @@ class _LMDBStore:
                     values: list[bytes | None] = [get(key, db=rows) for key in keys]
                 except lmdb.BadValsizeError:  # a key LMDB cannot hold (empty, too long)
                     most = self._max_key
-                    values = [get(k, db=rows) if 0 < len(k) <= most else None for k in keys]
+                    values = [
+                        get(k, db=rows) if 0 < len(k) <= most else self._get_oversize(txn, k)
+                        for k in keys
+                    ]
                 raw = get(_OFFSET_KEY, db=self._meta)
         finally:
             self._lock.exit()
@@ -184,14 +227,10 @@ class _LMDBStore:
             self._lock.enter()
             try:
                 with self._env.begin(write=True) as txn:
-                    rows = self._rows
-                    puts = cast("Iterable[tuple[bytes, bytes]]", writes.items())
-                    if None in writes.values():  # the keys are distinct: deletes go first
-                        for key, value in writes.items():
-                            if value is None:
-                                txn.delete(key, db=rows)
-                        puts = [(k, v) for k, v in writes.items() if v is not None]
-                    txn.cursor(db=rows).putmulti(puts)  # one C loop: a third of put's time
+                    try:
+                        _write_rows(txn, self._rows, writes)
+                    except lmdb.BadValsizeError:  # LMDB checks a key before it writes
+                        self._write_split(txn, writes)
                     txn.put(_OFFSET_KEY, str(next_offset).encode(), db=self._meta)
                     txn.put(_SYNCED_AT_KEY, repr(time.time()).encode(), db=self._meta)
                 return
@@ -203,11 +242,49 @@ class _LMDBStore:
                 self._lock.exit()
             self._lock.resize(self._env)
 
+    def _write_split(self, txn: Any, writes: Mapping[bytes, bytes | None]) -> None:
+        """``writes``, some of whose keys LMDB cannot hold: those go to ``oversize``."""
+        most = self._max_key
+        held = {k: v for k, v in writes.items() if 0 < len(k) <= most}
+        _write_rows(txn, self._rows, held)
+        for key, value in writes.items():
+            if key in held:
+                continue
+            if value is None:
+                txn.delete(_oversize_key(key), db=self._oversize)
+            else:
+                txn.put(_oversize_key(key), _oversize_entry(key, value), db=self._oversize)
+
     def items(
         self, start: bytes | None = None, end: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
         """Iterates in chunks, each in its own read transaction, so that a slow consumer of
-        the iterator never holds a transaction (and so never blocks a map resize)."""
+        the iterator never holds a transaction (and so never blocks a map resize); the rows
+        under oversize keys are read at the start and merged in."""
+        oversize = self._oversize_rows(start, end)
+        rows = self._rows_items(start, end)
+        if not oversize:
+            return rows
+        return heapq.merge(rows, oversize, key=lambda row: row[0])
+
+    def _oversize_rows(self, start: bytes | None, end: bytes | None) -> list[tuple[bytes, bytes]]:
+        self._lock.enter()
+        try:
+            with self._env.begin(db=self._oversize) as txn:
+                if not txn.stat(self._oversize)["entries"]:
+                    return []
+                found = (_oversize_row(entry) for entry in txn.cursor().iternext(keys=False))
+                return sorted(
+                    (key, value)
+                    for key, value in found
+                    if (start is None or key >= start) and (end is None or key < end)
+                )
+        finally:
+            self._lock.exit()
+
+    def _rows_items(
+        self, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         position = start or None
         skip_equal = False
         while True:
@@ -269,6 +346,7 @@ class _LMDBStore:
             with self._env.begin(write=True) as txn:
                 txn.drop(self._rows, delete=False)
                 txn.drop(self._meta, delete=False)
+                txn.drop(self._oversize, delete=False)
         except lmdb.Error as exc:
             raise StorageError(f"wiping the LMDB store at {self.path} failed: {exc}") from exc
         finally:
@@ -291,12 +369,22 @@ class _LMDBStore:
         try:
             with self._env.begin(db=self._rows) as txn:
                 entries: int = txn.stat(self._rows)["entries"]
-                return entries
+                return entries + int(txn.stat(self._oversize)["entries"])
         finally:
             self._lock.exit()
 
     def close(self) -> None:
         self._lock.close(self._env)
+
+
+def _write_rows(txn: Any, rows: Any, writes: Mapping[bytes, bytes | None]) -> None:
+    puts = cast("Iterable[tuple[bytes, bytes]]", writes.items())
+    if None in writes.values():  # the keys are distinct: deletes go first
+        for key, value in writes.items():
+            if value is None:
+                txn.delete(key, db=rows)
+        puts = [(k, v) for k, v in writes.items() if v is not None]
+    txn.cursor(db=rows).putmulti(puts)  # one C loop: a third of put's time
 
 
 class LMDBStorage:

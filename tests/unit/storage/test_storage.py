@@ -105,9 +105,9 @@ def test_items_in_key_order_with_bounds(factory: StorageFactory) -> None:
     store.close()
 
 
-def test_reads_of_keys_lmdb_cannot_hold_find_nothing(factory: StorageFactory) -> None:
-    """An empty key or one over LMDB's 511 bytes was never stored: reading it finds nothing
-    (a gRPC Get of it answers found=false, not an LMDB error)."""
+def test_reads_of_keys_never_written_find_nothing(factory: StorageFactory) -> None:
+    """An empty key or one over LMDB's 511 bytes that was never written is not found (a
+    gRPC Get of it answers found=false, not an LMDB error)."""
     store = factory.open("t", 0)
     longest = b"a" * 511
     store.apply({b"a": b"1", longest: b"2", b"b": b"3"}, 1)
@@ -119,6 +119,35 @@ def test_reads_of_keys_lmdb_cannot_hold_find_nothing(factory: StorageFactory) ->
     assert [k for k, _ in store.items(start=b"a" * 600)] == [b"b"]
     assert [k for k, _ in store.items(start=b"")] == [b"a", longest, b"b"]
     store.close()
+
+
+def test_keys_of_any_length_are_kept_in_key_order(factory: StorageFactory) -> None:
+    """Kafka keys have no length limit and Goka (LevelDB) stores any: the empty key and keys
+    over LMDB's 511 bytes are written, read, scanned in byte order, counted, deleted and kept
+    across a reopen like the others."""
+    store = factory.open("t", 0)
+    long_a, long_b, huge = b"a" * 600, b"a" * 511 + b"b", b"z" * 70_000
+    store.apply({b"a": b"1", b"b": b"2"}, 1)
+    store.apply({long_b: b"long b", b"": b"empty", huge: b"huge", long_a: b"long a"}, 2)
+    assert [store.get(k) for k in (b"", long_a, long_b, huge, b"a")] == [
+        b"empty", b"long a", b"long b", b"huge", b"1"
+    ]  # fmt: skip
+    assert store.read([long_a, b"b", b"", b"c"]) == ([b"long a", b"2", b"empty", None], 2)
+    everything = [b"", b"a", long_a, long_b, b"b", huge]
+    assert [k for k, _ in store.items()] == everything
+    assert dict(store.items())[huge] == b"huge"
+    assert [k for k, _ in store.items(start=b"a\x00", end=b"b")] == [long_a, long_b]
+    assert [k for k, _ in store.items(start=long_a + b"\x00")] == [long_b, b"b", huge]
+    assert store.count() == 6
+    store.apply({long_a: None, b"": None, b"b": None, long_b: b"changed"}, 3)
+    assert [(k, v) for k, v in store.items() if k != huge] == [(b"a", b"1"), (long_b, b"changed")]
+    assert (store.get(long_a), store.get(b""), store.count()) == (None, None, 3)
+    store.close()
+    reopened = factory.open("t", 0)
+    assert (reopened.get(long_b), reopened.get(huge), reopened.offset()) == (b"changed", b"huge", 3)
+    reopened.wipe()
+    assert (reopened.get(long_b), reopened.count(), list(reopened.items())) == (None, 0, [])
+    reopened.close()
 
 
 def test_lmdb_map_grows_when_full(tmp_path: Path) -> None:
