@@ -3,12 +3,13 @@ an OS process: three click-count processors serving, a view pod and a router.
 
 - ``go test -run TestLive`` reads the whole table through Get (ACTIVE and ANY), GetMany, Scan
   (whole, and in pages of 7) and Locate, compares every answer with the table, and checks
-  that each read was served by the node it was sent to (no forwarding hop);
+  that each read was served by the node it was sent to (no forwarding hop: no holder's
+  ``viewsvc_forwarded_requests_total`` moves);
 - ``mvn test -Dtest=LiveTableClientTest`` reads it through the router with Get, GetMany and
   Scan and compares every answer with the table;
 - the Node.js client (examples/node_client), given the router, reads every key with
   ``get-many`` and ``get``, each straight from a holder (``sent_to`` is the member that
-  ``served_by`` names, never the router).
+  ``served_by`` names, never the router, and no holder forwards one).
 
 Their unit tests (against testdata/vectors.json) run in tests/unit/test_go_code.py,
 tests/unit/test_java_code.py and tests/unit/test_node_code.py."""
@@ -47,14 +48,14 @@ def deployment(goka_brokers: str, tmp_path_factory: pytest.TempPathFactory) -> I
     root = tmp_path_factory.mktemp("go-client")
     deployment = Deployment(goka_brokers, ProcessGroup(), root, partitions=PARTITIONS)
     try:
-        deployment.start_processors(3)
+        deployment.start_processors(3, metrics=True)
         with goka.Emitter(goka_brokers, deployment.topic, codec.String()) as emitter:
             for key, clicks in CLICKS.items():
                 for _ in range(clicks):
                     emitter.emit(key, "click")
         wait_until(lambda: len(deployment.active_owners()) == PARTITIONS, TIMEOUT,
                    "the processors to run every partition")  # fmt: skip
-        deployment.start_view_and_router()
+        deployment.start_view_and_router(metrics=True)
         deployment.wait_settled(TIMEOUT)
         with Client([n.endpoint for n in deployment.nodes.values()], timeout=5.0) as client:
             assert client.wait_ready(TIMEOUT)
@@ -63,6 +64,27 @@ def deployment(goka_brokers: str, tmp_path_factory: pytest.TempPathFactory) -> I
     finally:
         deployment.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def forwarded(deployment: Deployment) -> dict[str, float]:
+    """Per holder (processors and the view pod), the calls it forwarded to another member."""
+    return {
+        name: sum(
+            value
+            for (sample, _), value in deployment.metrics_of(name).items()
+            if sample == "viewsvc_forwarded_requests_total"
+        )
+        for name in deployment.metrics_ports
+    }
+
+
+@pytest.fixture
+def no_hop(deployment: Deployment) -> Iterator[None]:
+    """The test's reads all went straight to a holder: no holder forwarded one."""
+    before = forwarded(deployment)
+    assert set(before) == {"processor-0", "processor-1", "processor-2", "view"}
+    yield
+    assert forwarded(deployment) == before
 
 
 def counted(client: Client, table: str) -> bool:
@@ -100,7 +122,9 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def test_the_go_client_reads_the_whole_table_without_a_hop(live_env: dict[str, str]) -> None:
+def test_the_go_client_reads_the_whole_table_without_a_hop(
+    live_env: dict[str, str], no_hop: None
+) -> None:
     require_tools("go", install="Go 1.26+ (https://go.dev/dl/) to build clients/go")
     out = run(["go", "test", "-count=1", "-run", "^TestLive$", "-v", "./viewsvc"], GO_CLIENT,
               live_env)  # fmt: skip
@@ -116,7 +140,7 @@ def test_the_java_client_reads_the_whole_table(live_env: dict[str, str]) -> None
 
 
 def test_the_node_client_reads_straight_from_holders(
-    deployment: Deployment, node_client: Path
+    deployment: Deployment, node_client: Path, no_hop: None
 ) -> None:
     router = deployment.nodes["router"].endpoint
     member_at = {m.endpoint: m.member_id for m in deployment.membership.members()}

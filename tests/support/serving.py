@@ -153,16 +153,25 @@ class Deployment:
         return self.root / f"{name}.log"
 
     def start_processors(
-        self, count: int, *args: str, stats: bool = False, static: bool = False
+        self,
+        count: int,
+        *args: str,
+        stats: bool = False,
+        static: bool = False,
+        metrics: bool = False,
     ) -> None:
         """``count`` more processors (``processor-<i>``, numbered on from those started
         before), with ``args`` added to each one's command line; with ``stats`` each writes
         its stats to ``stats_file(name)``; with ``static`` its name is its group instance
-        id (static membership, as a StatefulSet's pod names)."""
+        id (static membership, as a StatefulSet's pod names); with ``metrics`` each serves
+        them on a port of its own (see ``metrics_of``)."""
         first = len(self.processors())
         for i in range(first, first + count):
             name = f"processor-{i}"
             member_args = (*args, "--group-instance-id", name) if static else args
+            if metrics:
+                self.metrics_ports[name] = free_port()
+                member_args = (*member_args, "--metrics-port", str(self.metrics_ports[name]))
             self._processor_args[name] = (f"127.0.0.1:{free_port()}", member_args, stats)
             self._start_processor(name)
 
