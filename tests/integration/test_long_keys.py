@@ -12,7 +12,8 @@ import pytest
 import goka
 from goka import codec
 from tests.conftest import RunningProcessor, unique
-from tests.integration.test_processor_edges import emit_all, wait_for_rows
+from tests.support.counting_member import count
+from tests.support.tables import emit_all, wait_for_rows
 
 pytestmark = pytest.mark.broker
 
@@ -27,9 +28,6 @@ def test_the_empty_key_and_keys_over_lmdbs_limit_are_counted_kept_and_recovered(
 ) -> None:
     topic = topic_factory("long-keys", partitions=3)
     group = unique("long-keys")
-
-    def count(ctx: goka.Context, msg: str) -> None:
-        ctx.set_value((ctx.value() or 0) + 1)
 
     graph = goka.define_group(
         group, goka.input(topic, codec.String(), count), goka.persist(codec.Int64())

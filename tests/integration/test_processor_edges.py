@@ -4,37 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 import goka
 from goka import codec
 from tests.conftest import RunningProcessor, unique
+from tests.support.tables import emit_all, wait_for_rows
 
 pytestmark = pytest.mark.broker
 
 TIMEOUT = 60.0
-
-
-def wait_for_rows(
-    brokers: str, table: str, value_codec: Any, expected: dict[str, Any]
-) -> dict[str, Any]:
-    goka.TopicManager(brokers).wait_for(table, TIMEOUT)
-    with goka.View(brokers, table, value_codec) as view:
-        assert view.wait_running(TIMEOUT)
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            rows = dict(view.items())
-            if rows == expected or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.05)
-
-
-def emit_all(brokers: str, topic: str, value_codec: Any, rows: list[tuple[str, Any]]) -> None:
-    with goka.Emitter(brokers, topic, value_codec) as emitter:
-        for key, value in rows:
-            emitter.emit(key, value)
 
 
 def test_loopback_reaches_the_loop_callback_under_the_new_key(
