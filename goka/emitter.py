@@ -115,7 +115,7 @@ class Emitter(Generic[T]):
                     "state log it can replicate"
                 ) from exc
         self._closed = threading.Event()
-        self._waiters = DeliveryWaiters()
+        self._waiters = DeliveryWaiters(keep_failures=transactional_id is None)
         self._poller = threading.Thread(
             target=self._poll_loop, name=f"goka-emitter-{topic}", daemon=True
         )
@@ -172,12 +172,26 @@ class Emitter(Generic[T]):
             raise DeliveryError(f"{exc}; check that the brokers are reachable") from exc
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every emitted message is delivered or failed."""
+        """Wait until every emitted message is delivered or failed.
+
+        Raises DeliveryError if messages are not acknowledged in time, or if messages
+        emitted since the last flush failed and nobody asked their futures (``result()``,
+        ``exception()``, a done callback): a failure is never dropped unseen. A failure
+        whose future was asked is the asker's, and is not reported again here. A
+        transactional emitter's failures are reported by ``commit()`` instead.
+        """
         wait = self._delivery_timeout if timeout is None else timeout
         remaining = self._producer.flush(wait)
         if remaining:
             raise DeliveryError(
                 f"{remaining} messages to topic {self.topic!r} not acknowledged within {wait}s"
+            )
+        failed = self._waiters.take_unobserved_failures()
+        if failed:
+            raise DeliveryError(
+                f"{len(failed)} of the messages emitted to topic {self.topic!r} since the last "
+                f"flush were not delivered, the first: {failed[0].exception(0)}; emit them again "
+                "(ask a message's future, emit(...).result(), to handle its failure yourself)"
             )
 
     # -- transactions ---------------------------------------------------------------------

@@ -72,10 +72,9 @@ def emit(
     with goka.Emitter(
         brokers, topic, codec.String(), partitioner=partitioner, extra_config=extra
     ) as emitter:
-        futures = [emitter.emit(f"user-{i % keys}", "click") for i in range(messages)]
-        emitter.flush()
-        for future in futures:
-            future.result()  # raises if any message was not delivered
+        for i in range(messages):
+            emitter.emit(f"user-{i % keys}", "click")
+        # leaving the block flushes, and raises if any message was not delivered
     click.echo(json.dumps({"emitted": messages, "topic": topic, "keys": keys}))
 
 

@@ -4,10 +4,11 @@ close, and the errors that name the fix."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
 import goka
 from goka import codec
@@ -117,6 +118,57 @@ def test_none_value_is_a_tombstone(goka_brokers: str, topic_factory: Callable[..
     assert second.offset > first.offset
     messages = read_topic(goka_brokers, topic, 2)
     assert [(m.key(), m.value()) for m in messages] == [(b"k", b"value"), (b"k", None)]
+
+
+@pytest.fixture
+def small_message_topic(goka_brokers: str) -> Iterator[str]:
+    """A one-partition topic whose broker refuses messages over 2,000 bytes."""
+    name = unique("small-messages")
+    admin = AdminClient({"bootstrap.servers": goka_brokers})
+    spec = NewTopic(name, 1, replication_factor=-1, config={"max.message.bytes": "2000"})
+    admin.create_topics([spec])[name].result(READ_TIMEOUT)
+    yield name
+    goka.TopicManager(goka_brokers).delete([name])
+
+
+@pytest.mark.kafka_only("Tansu does not enforce a topic's max.message.bytes")
+def test_flush_reports_failed_messages_whose_futures_nobody_asked(
+    goka_brokers: str, small_message_topic: str
+) -> None:
+    """The broker refuses a message after emit() returned: flush() raises, naming it, so a
+    fire-and-forget emit loses nothing unseen; a failure already asked is not told twice."""
+    emitter = goka.Emitter(goka_brokers, small_message_topic, codec.String())
+    try:
+        emitter.emit("fits", "a")
+        emitter.flush()  # apart: the broker refuses a whole batch that holds a big one
+        emitter.emit("big", "x" * 5000)  # librdkafka's own limit is 1 MB: only the broker refuses
+        with pytest.raises(goka.errors.DeliveryError) as raised:
+            emitter.flush()
+        text = str(raised.value)
+        prefix = (
+            f"1 of the messages emitted to topic {small_message_topic!r} since the last flush "
+            f"were not delivered, the first: the message with key 'big' to topic "
+            f"{small_message_topic!r} partition 0 was not delivered: "
+        )
+        suffix = (
+            "; emit them again (ask a message's future, emit(...).result(), to handle its "
+            "failure yourself)"
+        )
+        assert (text[: len(prefix)], text[-len(suffix) :]) == (prefix, suffix)
+        assert text[len(prefix) : -len(suffix)] == "Broker: Message size too large"
+        emitter.flush()  # reported once: nothing failed since
+        emitter.emit("fits too", "b")
+        emitter.flush()
+
+        asked = emitter.emit("big", "y" * 5000)
+        error = asked.exception(READ_TIMEOUT)
+        assert isinstance(error, goka.errors.DeliveryError)
+        assert "the message with key 'big'" in str(error)
+        emitter.flush()  # its failure was handed to whoever asked: not reported again
+    finally:
+        emitter.close()
+    delivered = read_topic(goka_brokers, small_message_topic, 1)
+    assert [(m.key(), m.value()) for m in delivered] == [(b"fits", b"a"), (b"fits too", b"b")]
 
 
 def test_close_waits_for_in_flight_messages(

@@ -51,7 +51,7 @@ def run_in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, An
 
 
 def test_result_done_and_callbacks() -> None:
-    future = DeliveryFuture(DeliveryWaiters(), "message k")
+    future = DeliveryFuture(DeliveryWaiters(keep_failures=True), "message k")
     calls: list[DeliveryFuture] = []
     future.add_done_callback(calls.append)
     assert not future.done()
@@ -67,7 +67,7 @@ def test_result_done_and_callbacks() -> None:
 
 
 def test_failed_delivery() -> None:
-    future = DeliveryFuture(DeliveryWaiters(), "the message with key 'k'")
+    future = DeliveryFuture(DeliveryWaiters(keep_failures=True), "the message with key 'k'")
     future._on_delivery(FakeError(), FakeMessage(0, -1001))
     assert future.done()
     error = future.exception()
@@ -77,8 +77,46 @@ def test_failed_delivery() -> None:
         future.result()
 
 
+def ask_result(future: DeliveryFuture) -> None:
+    with pytest.raises(DeliveryError):
+        future.result(0)
+
+
+@pytest.mark.parametrize(
+    ("ask", "before_report"),
+    [
+        (lambda f: f.exception(0), False),
+        (ask_result, False),
+        (lambda f: f.add_done_callback(lambda _: None), False),
+        (lambda f: f.add_done_callback(lambda _: None), True),
+    ],
+    ids=["exception", "result", "done_callback_after", "done_callback_before"],
+)
+def test_only_failures_nobody_asked_are_taken_and_each_once(
+    ask: Callable[[DeliveryFuture], Any], before_report: bool
+) -> None:
+    waiters = DeliveryWaiters(keep_failures=True)
+    asked, unasked, delivered = (DeliveryFuture(waiters, name) for name in "aud")
+    if before_report:
+        ask(asked)
+    for future in (asked, unasked):
+        future._on_delivery(FakeError(), FakeMessage(0, -1001))
+    if not before_report:
+        ask(asked)  # asked once failed, before the flush: the asker's to handle
+    delivered._on_delivery(None, FakeMessage(0, 7))
+    assert waiters.take_unobserved_failures() == [unasked]
+    assert waiters.take_unobserved_failures() == []
+
+
+def test_failures_are_not_kept_without_keep_failures() -> None:
+    waiters = DeliveryWaiters(keep_failures=False)  # a transactional emitter's
+    DeliveryFuture(waiters, "m")._on_delivery(FakeError(), FakeMessage(0, -1001))
+    assert waiters.failed == []
+    assert waiters.take_unobserved_failures() == []
+
+
 def test_waiter_in_another_thread_is_woken() -> None:
-    future = DeliveryFuture(DeliveryWaiters(), "m")
+    future = DeliveryFuture(DeliveryWaiters(keep_failures=True), "m")
     thread, outcome = run_in_thread(lambda: future.result(timeout=BOUND))
     future._on_delivery(None, FakeMessage(0, 1))
     thread.join(BOUND)
@@ -90,7 +128,7 @@ class RacingWaiters(DeliveryWaiters):
     thread first runs until it waits (or has its result)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(keep_failures=True)
         self._count = 0
         self.deliverer: threading.Thread | None = None
         self.on_read: Callable[[], None] = lambda: None
@@ -156,7 +194,7 @@ class RacingFuture(DeliveryFuture):
 
 
 def test_callback_added_while_the_report_is_handled_runs_exactly_once() -> None:
-    future = RacingFuture(DeliveryWaiters())
+    future = RacingFuture(DeliveryWaiters(keep_failures=True))
     calls: list[DeliveryFuture] = []
     added: list[threading.Thread] = []
 
@@ -173,7 +211,7 @@ def test_callback_added_while_the_report_is_handled_runs_exactly_once() -> None:
 
 
 def test_many_threads_wait_and_add_callbacks() -> None:
-    waiters = DeliveryWaiters()
+    waiters = DeliveryWaiters(keep_failures=True)
     futures = [DeliveryFuture(waiters, f"m{i}") for i in range(200)]
     calls = [0] * len(futures)
     lock = threading.Lock()
