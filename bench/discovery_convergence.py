@@ -122,14 +122,13 @@ class Cluster:
         ]  # fmt: skip
         try:
             proc = subprocess.Popen(
-                command,
+                die_with_parent(command),
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         except BaseException:
             log.close()

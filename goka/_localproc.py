@@ -4,16 +4,13 @@ parent."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import signal
+import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 
 __all__ = ["die_with_parent", "free_loopback_port", "terminate"]
-
-_PR_SET_PDEATHSIG = 1
 
 
 def free_loopback_port() -> int:
@@ -24,15 +21,21 @@ def free_loopback_port() -> int:
         return port
 
 
-def die_with_parent() -> None:
-    """``preexec_fn`` of a child process: on Linux, SIGKILL it when the thread that started it
-    dies, so a killed test run, demo or benchmark leaves nothing behind (a no-op elsewhere).
+def die_with_parent(command: Sequence[str]) -> list[str]:
+    """``command`` wrapped so that, on Linux, the child is SIGKILLed when the thread that started
+    it dies, so a killed test run, demo or benchmark leaves nothing behind.
 
-    Only a prctl call: safe between fork and exec.
+    util-linux's ``setpriv --pdeathsig KILL`` sets PR_SET_PDEATHSIG and then execs ``command``
+    (same pid; the setting survives exec). It is not done in a ``preexec_fn``: one makes
+    ``subprocess`` use ``fork()`` instead of ``vfork()``, which runs the fork handlers of gRPC's
+    core in the child, and a child forked by a process serving gRPC was seen dying there before
+    its exec. Without ``setpriv`` (or off Linux) ``command`` is returned unchanged: the child then
+    outlives a parent that is SIGKILLed.
     """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if setpriv is None:
+        return list(command)
+    return [setpriv, "--pdeathsig", "KILL", *command]
 
 
 def terminate(proc: subprocess.Popen[bytes], signum: int, timeout: float) -> None:

@@ -105,21 +105,22 @@ class DevBroker:
             )
             self.log_path = log.name
             proc = subprocess.Popen(
-                [
-                    binary,
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    advertised,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
+                die_with_parent(
+                    [
+                        binary,
+                        "broker",
+                        "--listener-url",
+                        url,
+                        "--advertised-listener-url",
+                        advertised,
+                        "--storage-engine",
+                        "memory://tansu/",
+                    ]
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
             log.close()
             if self._wait_ready(proc, port):

@@ -74,14 +74,13 @@ def start_process(name: str, command: list[str], workdir: Path) -> ServerProcess
     log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
     try:
         proc = subprocess.Popen(
-            command,
+            die_with_parent(command),
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
     except BaseException:
         log.close()

@@ -51,6 +51,12 @@ _TEST_SETTINGS: dict[str, str] = {
     "group.consumer.heartbeat.interval.ms": "500",
     # KIP-848 groups: the broker's session timeout, as the suite's classic groups set theirs
     "group.consumer.session.timeout.ms": "6000",
+    # a SIGKILLed node is fenced (its replicas out of the ISRs, its partitions led by others)
+    # in 4 s, within those 6 s sessions, as the default 9 s are within the default 45 s: until
+    # then a group's offset commits wait for its replicas, the coordinator reads nothing else
+    # from that member's connection, heartbeats included, and the member's session expires
+    "broker.session.timeout.ms": "4000",
+    "broker.heartbeat.interval.ms": "500",
     "auto.create.topics.enable": "false",
     "num.partitions": "1",
     # the cleaner looks for work every 200 ms; topics opt in to aggressive compaction with
@@ -379,17 +385,18 @@ class LocalKafka:
         config = self._config_path(node)
         with open(node.log_path, "ab") as log:
             node.proc = subprocess.Popen(
-                [
-                    *self._jvm(),
-                    f"-Dkafka.logs.dir={node.data_dir.parent}",
-                    "kafka.Kafka",
-                    str(config),
-                ],
+                die_with_parent(
+                    [
+                        *self._jvm(),
+                        f"-Dkafka.logs.dir={node.data_dir.parent}",
+                        "kafka.Kafka",
+                        str(config),
+                    ]
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
 
     def _wait_ready(self, node_ids: list[int]) -> None:
