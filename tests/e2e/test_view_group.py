@@ -43,6 +43,7 @@ from tests.support.serving import SERVING, health, serving_line, wait_until
 from viewsvc.client import Client, ReadError
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import open_channel
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -169,7 +170,7 @@ class Reader:
 
     def __init__(self, client: Client, router: str, table: str) -> None:
         self._client = client
-        self._channel = grpc.insecure_channel(router)
+        self._channel = open_channel(router)
         self._router = table_pb2_grpc.TableServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._table = table
         self._rng = random.Random(7)

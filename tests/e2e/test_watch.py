@@ -23,6 +23,7 @@ from viewsvc.client import Client
 from viewsvc.server.watch_service import RESUME_OFFSETS as RESUME
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import open_channel
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -149,7 +150,7 @@ def test_a_watcher_too_slow_is_ended_and_the_servers_memory_stays_bounded(
         deployment.start_processors(1, "--watch-buffer", "500", "--metrics-port", str(metrics))
         wait_until(deployment.settled, BOUND, f"the processor running: {deployment.describe()}")
         node = deployment.processors()[0]
-        channel = grpc.insecure_channel(node.endpoint)
+        channel = open_channel(node.endpoint)
         stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
 
         def load(round: int) -> None:

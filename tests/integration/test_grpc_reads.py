@@ -33,7 +33,7 @@ from tests.support.serving import Deployment, free_port, wait_until
 from viewsvc.client import Client, ReadError
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
-from viewsvc.wire.channels import FORWARDED_BY
+from viewsvc.wire.channels import FORWARDED_BY, open_channel
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -57,7 +57,7 @@ class Model:
         self.table = deployment.table
         self.expected = {key: str(clicks_of(i)).encode() for i, key in enumerate(KEYS)}
         self._channels = {
-            name: grpc.insecure_channel(node.endpoint) for name, node in deployment.nodes.items()
+            name: open_channel(node.endpoint) for name, node in deployment.nodes.items()
         }
 
     def channel(self, name: str) -> grpc.Channel:

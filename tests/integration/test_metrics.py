@@ -33,6 +33,7 @@ from tests.support.serving import (
 )
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import open_channel
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -136,13 +137,13 @@ def emit(brokers: str, topic: str, keys: list[str]) -> None:
 
 
 def get(endpoint: str, table: str, keys: list[str]) -> list[pb.GetResponse]:
-    with grpc.insecure_channel(endpoint) as channel:
+    with open_channel(endpoint) as channel:
         stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
         return [stub.Get(pb.GetRequest(table=table, key=k.encode()), timeout=10) for k in keys]
 
 
 def get_unknown_table(endpoint: str) -> grpc.StatusCode:
-    with grpc.insecure_channel(endpoint) as channel:
+    with open_channel(endpoint) as channel:
         stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
         try:
             stub.Get(pb.GetRequest(table="no-such-table", key=b"k"), timeout=10)

@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import goka
 from goka.partitioner import murmur2
 from tests.conftest import ProcessGroup, unique
+from viewsvc.wire.channels import open_channel
 
 pytestmark = pytest.mark.broker
 
@@ -97,7 +98,7 @@ def serving_line(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]
 def wait_serving(target: str, timeout: float) -> None:
     """Polls grpc.health.v1 (which needs no token) until it reports SERVING."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target) as channel:
+    with open_channel(target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while True:
             try:

@@ -26,6 +26,7 @@ from tests.conftest import ProcessGroup, unique
 from tests.support.serving import serving_line
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import open_channel
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -157,7 +158,7 @@ def test_not_serving_while_recovering_200000_rows_then_serving(
     probe_key = table.last_keys[0]
     statuses: list[int] = []
     during: dict[grpc.StatusCode, int] = {}
-    with grpc.insecure_channel(endpoint) as channel:
+    with open_channel(endpoint) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
         while not statuses or statuses[-1] != SERVING:

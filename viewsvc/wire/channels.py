@@ -20,13 +20,35 @@ import grpc
 from goka.errors import ConfigError
 from viewsvc.v1 import table_pb2_grpc
 
-__all__ = ["FORWARDED_BY", "ChannelPool", "Metadata"]
+__all__ = ["FORWARDED_BY", "ChannelPool", "Metadata", "open_aio_channel", "open_channel"]
 
 Metadata = tuple[tuple[str, str], ...]
 
 FORWARDED_BY = "x-goka-forwarded-by"
 """Metadata marking a forwarded request (value: the forwarding member); a node never forwards
 such a request again. The smart client never sets it."""
+
+
+OWN_SUBCHANNELS = (("grpc.use_local_subchannel_pool", 1),)
+"""Each channel connects on its own: by default gRPC shares a connection (a subchannel) among
+every channel of the process to the same address, reconnect backoff included, so a channel
+made after a node came back on the same address would fail with UNAVAILABLE ("connection
+refused") until an older channel's backoff (up to two minutes) ran out."""
+
+
+def open_channel(endpoint: str, credentials: grpc.ChannelCredentials | None = None) -> Any:
+    """A channel to ``endpoint`` (TLS with ``credentials``, else plain TCP) that connects on
+    its own (``OWN_SUBCHANNELS``)."""
+    if credentials is None:
+        return grpc.insecure_channel(endpoint, options=OWN_SUBCHANNELS)
+    return grpc.secure_channel(endpoint, credentials, options=OWN_SUBCHANNELS)
+
+
+def open_aio_channel(endpoint: str, credentials: grpc.ChannelCredentials | None = None) -> Any:
+    """``open_channel`` for asyncio."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(endpoint, options=OWN_SUBCHANNELS)
+    return grpc.aio.secure_channel(endpoint, credentials, options=OWN_SUBCHANNELS)
 
 
 class ChannelPool:
@@ -76,11 +98,7 @@ class ChannelPool:
                 raise ConfigError("the client is closed: create a new one")
             channel = self._channels.get(endpoint)
             if channel is None:
-                if self._credentials is None:
-                    channel = grpc.insecure_channel(endpoint)
-                else:
-                    channel = grpc.secure_channel(endpoint, self._credentials)
-                self._channels[endpoint] = channel
+                channel = self._channels[endpoint] = open_channel(endpoint, self._credentials)
             return channel
 
     def table_stub(self, endpoint: str) -> Any:
@@ -100,10 +118,7 @@ class ChannelPool:
                 raise ConfigError("the channel pool is closed")
             stub = self._aio_stubs.get(endpoint)
             if stub is None:
-                if self._credentials is None:
-                    channel = grpc.aio.insecure_channel(endpoint)
-                else:
-                    channel = grpc.aio.secure_channel(endpoint, self._credentials)
+                channel = open_aio_channel(endpoint, self._credentials)
                 self._aio_channels.append(channel)
                 stub = self._aio_stubs[endpoint] = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
             return stub

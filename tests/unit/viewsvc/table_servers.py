@@ -28,6 +28,7 @@ from goka.partitioner import murmur2
 from viewsvc.server.grpc_server import TableServer
 from viewsvc.v1 import table_pb2 as pb
 from viewsvc.v1 import table_pb2_grpc
+from viewsvc.wire.channels import open_channel
 
 TABLE = "clicks-table"
 INPUT = "clicks"
@@ -223,7 +224,7 @@ def servers() -> Iterator[Callable[..., Node]]:
             listen="127.0.0.1:0",
             **options,
         ).start()
-        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        channel = open_channel(f"127.0.0.1:{server.port}")
         # gRPC's start() does not promise that the first connection succeeds at once: a call
         # that comes too soon fails UNAVAILABLE (connection refused) without waiting
         grpc.channel_ready_future(channel).result(timeout=30)

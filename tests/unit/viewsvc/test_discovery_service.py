@@ -21,6 +21,7 @@ from viewsvc.server.discovery_service import DiscoveryServicer, to_member
 from viewsvc.server.event_loop import EventLoopThread
 from viewsvc.server.grpc_server import bounded_server
 from viewsvc.server.limits import Limits
+from viewsvc.wire.channels import open_channel
 
 TIMEOUT = 5.0
 NOW = datetime(2025, 3, 1, 12, 0, 10, 250_000, tzinfo=UTC)
@@ -112,7 +113,7 @@ def stub(
         return server, port
 
     server, port = loop.run(serve(), TIMEOUT)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}")
     grpc.channel_ready_future(channel).result(TIMEOUT)  # start() does not promise it at once
     try:
         yield discovery_pb2_grpc.DiscoveryServiceStub(channel)  # type: ignore[no-untyped-call]

@@ -28,6 +28,7 @@ from viewsvc.server.event_loop import EventLoopThread
 from viewsvc.server.grpc_server import bounded_server
 from viewsvc.server.limits import Limits
 from viewsvc.server.security import ServerSecurity
+from viewsvc.wire.channels import open_channel
 
 TOKEN = "s3cret-token"
 TIMEOUT = 5.0
@@ -106,7 +107,7 @@ def code_of(call: Callable[[], object]) -> grpc.StatusCode:
 def test_without_security_everything_is_open(serve: Callable[[ServerSecurity], int]) -> None:
     port = serve(ServerSecurity())
     assert ServerSecurity().interceptors() == []
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with open_channel(f"127.0.0.1:{port}") as channel:
         assert say(channel) == b"hi"
 
 
@@ -118,7 +119,7 @@ def test_calls_without_the_right_token_are_unauthenticated(
     serve: Callable[[ServerSecurity], int], metadata: Any
 ) -> None:
     port = serve(ServerSecurity(token=TOKEN))
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with open_channel(f"127.0.0.1:{port}") as channel:
         with pytest.raises(grpc.RpcError) as unary:
             say(channel, metadata)
         assert unary.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -128,7 +129,7 @@ def test_calls_without_the_right_token_are_unauthenticated(
 
 def test_calls_with_the_right_token_pass(serve: Callable[[ServerSecurity], int]) -> None:
     port = serve(ServerSecurity(token=TOKEN))
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with open_channel(f"127.0.0.1:{port}") as channel:
         assert say(channel, [("authorization", f"Bearer {TOKEN}")]) == b"hi"
         assert say(channel, [("authorization", f"bearer {TOKEN}")]) == b"hi"
         assert repeat(channel, [("authorization", f"Bearer {TOKEN}")]) == [b"hi", b"hi"]
@@ -136,14 +137,14 @@ def test_calls_with_the_right_token_pass(serve: Callable[[ServerSecurity], int])
 
 def test_unknown_methods_stay_unimplemented(serve: Callable[[ServerSecurity], int]) -> None:
     port = serve(ServerSecurity(token=TOKEN))
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with open_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary("/test.Echo/Nope")
         assert code_of(lambda: call(b"", timeout=TIMEOUT)) == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_health_and_reflection_need_no_token(serve: Callable[[ServerSecurity], int]) -> None:
     port = serve(ServerSecurity(token=TOKEN))
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with open_channel(f"127.0.0.1:{port}") as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), timeout=TIMEOUT
         )
@@ -246,9 +247,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 def test_tls(serve: Callable[[ServerSecurity], int], certs: Certs) -> None:
     port = serve(ServerSecurity(cert_file=str(certs.server_cert), key_file=str(certs.server_key)))
     trusting = grpc.ssl_channel_credentials(root_certificates=certs.ca.read_bytes())
-    with grpc.secure_channel(f"127.0.0.1:{port}", trusting) as channel:
+    with open_channel(f"127.0.0.1:{port}", trusting) as channel:
         assert say(channel) == b"hi"
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as plaintext:
+    with open_channel(f"127.0.0.1:{port}") as plaintext:
         assert code_of(lambda: say(plaintext)) == grpc.StatusCode.UNAVAILABLE
 
 
@@ -262,13 +263,13 @@ def test_mutual_tls_with_token(serve: Callable[[ServerSecurity], int], certs: Ce
     port = serve(security)
     ca = certs.ca.read_bytes()
     anonymous = grpc.ssl_channel_credentials(root_certificates=ca)
-    with grpc.secure_channel(f"127.0.0.1:{port}", anonymous) as channel:
+    with open_channel(f"127.0.0.1:{port}", anonymous) as channel:
         assert code_of(lambda: say(channel)) == grpc.StatusCode.UNAVAILABLE
     known = grpc.ssl_channel_credentials(
         root_certificates=ca,
         private_key=certs.client_key.read_bytes(),
         certificate_chain=certs.client_cert.read_bytes(),
     )
-    with grpc.secure_channel(f"127.0.0.1:{port}", known) as channel:
+    with open_channel(f"127.0.0.1:{port}", known) as channel:
         assert code_of(lambda: say(channel)) == grpc.StatusCode.UNAUTHENTICATED
         assert say(channel, [("authorization", f"Bearer {TOKEN}")]) == b"hi"
