@@ -15,8 +15,11 @@ default) before it moves the partition, then the writers' and readers' metadata 
 however short the heartbeat.
 
 When the topic flows again, its writers do not all get through at the same moment (each
-finds the new leader on its own metadata refresh): a member heard before the silence stays
-live for 3 of its heartbeats, and at least 5 s, after the first announcement that ends it.
+finds the new leader on its own metadata refresh), nor steadily (one may get an announcement
+through and then stall again: a producer whose messages timed out during the election was
+seen waiting seconds for a new producer id while the broker's coordinator loaded): a member
+live when the silence began stays live for 3 of its heartbeats, and at least 5 s, after the
+announcement that ends it (the last one, when it flows with gaps), heard since or not.
 """
 
 from __future__ import annotations
@@ -158,9 +161,9 @@ def _hold(heartbeat: float) -> float:
 
 
 def _resuming(member: MemberInfo, silence: tuple[datetime, datetime] | None, now: datetime) -> bool:
-    """Whether ``member``, live when the last silence began and not heard since, may still
-    be getting through."""
-    if silence is None or member.last_heard > silence[0] or not _alive(member, silence[0]):
+    """Whether ``member``, live when the last silence began, may still be getting through
+    (see the module)."""
+    if silence is None or not _alive(member, silence[0]):
         return False
     return now - silence[1] <= _grace(member.heartbeat)
 

@@ -150,6 +150,24 @@ def test_a_second_gap_while_members_get_through_keeps_their_grace() -> None:
     assert [m.member_id for m in table.members(later)] == ["a", "b"]
 
 
+def test_a_member_that_gets_through_once_and_stalls_again_keeps_the_grace() -> None:
+    """After the silence b gets one announcement through, then none for 4 s while a goes on
+    (its producer waits for a new producer id): b is not taken for dead before the grace of
+    the silence ends, and is after it."""
+    hb = 0.5
+    table = live_table(*((m, announcement(m, heartbeat=hb)) for m in ("a", "b")))
+    resumed = NOW + timedelta(seconds=10)
+    heard(table, "a", resumed, 2, heartbeat=hb)  # the end of the silence
+    heard(table, "b", resumed + timedelta(seconds=0.2), 2, heartbeat=hb)
+    for step in range(1, 11):  # a announces every heartbeat
+        at = resumed + timedelta(seconds=step * hb)
+        heard(table, "a", at, step + 2, heartbeat=hb)
+        assert [m.member_id for m in table.members(at)] == ["a", "b"], at
+    at = resumed + timedelta(seconds=5.1)
+    heard(table, "a", at, 13, heartbeat=hb)
+    assert [m.member_id for m in table.members(at)] == ["a"]
+
+
 def test_a_member_dead_before_a_silence_stays_dead_after_it() -> None:
     hb = 0.5
     table = live_table(
