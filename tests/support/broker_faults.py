@@ -47,7 +47,7 @@ PARTITIONS = 6
 KEYS = [f"user-{i}" for i in range(300)]
 BOUND = 120.0
 """Bounds every wait (a leader election after a SIGKILL takes broker.session.timeout.ms,
-9 s; the group notices nothing as long as the coordinator moves within the session)."""
+4 s on goka.localkafka; the group notices nothing as long as that is within its session)."""
 READ_TIMEOUT = 2.0
 EMIT_INTERVAL = 0.005
 """Seconds between two clicks of the load: about 200 a second."""
@@ -335,16 +335,24 @@ def run_broker_faults(kafka: LocalKafka, root: Path, down_seconds: float = 20.0)
         load.stop()
 
         with client_of(deployment) as client:
+            read_error: list[str] = []
 
             def counted() -> bool:
                 try:
                     results = client.get_many(deployment.table, KEYS, consistency="active")
-                except ReadError:  # a partition between owners
+                except ReadError as exc:  # a partition between owners
+                    read_error[:] = [str(exc)]
                     return False
+                read_error.clear()
                 run.counts = {r.key.decode(): int(r.value) for r in results if r.found}
                 return not run.missing_or_short
 
-            wait_until(counted, BOUND, "every delivered click to be counted")
+            try:
+                wait_until(counted, BOUND, "every delivered click to be counted")
+            except AssertionError as exc:
+                raise AssertionError(
+                    f"{exc}; the last read failed with {read_error}\n{run.describe()}"
+                ) from exc
         after = views_caught_up(deployment)
         written = after[""][0] - before[""][0]
         for view in deployment.views():

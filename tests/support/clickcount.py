@@ -22,13 +22,15 @@ def start_member(
     *args: str,
     stats_file: Path | None = None,
     log: Path | None = None,
+    verbose: bool = False,
 ) -> subprocess.Popen[str]:
     """``python -m examples.clickcount process`` with fast group settings (``args`` come
     after them, so a ``--config`` there wins); ``stats_file`` gets the stats every 0.2 s,
-    ``log`` the process's stderr."""
+    ``log`` the process's stderr (with goka's INFO messages if ``verbose``)."""
     stats = ("--stats-file", str(stats_file), "--stats-interval", "0.2") if stats_file else ()
     return processes.start(
-        "-m", "examples.clickcount", "process", "--brokers", brokers, "--topic", topic,
+        "-m", "examples.clickcount", *(("-v",) if verbose else ()), "process",
+        "--brokers", brokers, "--topic", topic,
         "--group", group, "--storage", str(storage), *FAST_GROUP_ARGS, *args, *stats, log=log,
     )  # fmt: skip
 

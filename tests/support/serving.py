@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import select
 import signal
 import socket
@@ -29,6 +30,7 @@ import goka
 from discovery import Membership
 from tests.conftest import ProcessGroup, unique
 from tests.support.clickcount import start_member
+from viewsvc.wire.channels import open_channel
 
 __all__ = [
     "Deployment",
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 HEARTBEAT = "0.5"
+RELEASED = re.compile(r"group \S+: partitions \[([\d, ]*)\] (?:revoked|lost)")
+"""What goka.processor logs (at INFO) when a rebalance takes partitions from a member."""
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
@@ -79,7 +83,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
 
 def health(endpoint: str, timeout: float = 2.0) -> int | None:
     """The node's grpc.health.v1 status (overall), or None if it cannot be asked."""
-    with grpc.insecure_channel(endpoint) as channel:
+    with open_channel(endpoint) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout
@@ -149,7 +153,7 @@ class Deployment:
         return ("--discovery-topic", self.discovery_topic, "--heartbeat", HEARTBEAT)
 
     def log(self, name: str) -> Path:
-        """Where the stderr of node ``name`` goes."""
+        """Where the stderr of node ``name`` goes (a processor's with goka's INFO messages)."""
         return self.root / f"{name}.log"
 
     def start_processors(
@@ -181,9 +185,17 @@ class Deployment:
             self.processes, self.brokers, self.topic, self.group,
             self.root / f"store-{name.removeprefix('processor-')}",
             "--serve", endpoint, "--advertise", endpoint, *self._common(), *args,
-            stats_file=self.stats_file(name) if stats else None, log=self.log(name),
+            stats_file=self.stats_file(name) if stats else None, log=self.log(name), verbose=True,
         )  # fmt: skip
         self.nodes[name] = ServingNode(name, endpoint, proc)
+
+    def released_partitions(self, name: str, since: int = 0) -> set[int]:
+        """The partitions processor ``name`` logged as revoked or lost, in its log from byte
+        ``since`` on (its size at an earlier moment) to now."""
+        with self.log(name).open("rb") as log:
+            log.seek(since)
+            found = RELEASED.findall(log.read().decode(errors="replace"))
+        return {int(number) for numbers in found for number in numbers.split(",") if number}
 
     def restart_processor(self, name: str, timeout: float) -> None:
         """SIGTERMs processor ``name``, checks that it stopped cleanly, and starts it again:
