@@ -4,10 +4,13 @@ Kept apart from the follower thread (``membership.py``) so the rules can be test
 member is live while heard from within 3 of its heartbeat intervals; of two live members
 claiming the same active partition, the higher generation wins, then the higher sequence.
 
-Heard from within 3 heartbeats *of the topic's own clock*: when nothing at all has arrived
-for longer than 1.5 heartbeats, the topic is silent for everyone (its leader moved, its
-brokers are down, this reader is cut off), not every member dead at once. The table then
-holds the last view, as it was when the topic went silent, and says it is ``stale``; past 10
+Heard from within 3 heartbeats *of the topic's own clock*, the moment anything was last
+heard: when nothing arrives, the topic is silent for everyone (its leader moved, its brokers
+are down, this reader is cut off), not every member dead at once, nor dead one after the
+other as their last announcements age (a member a little late when the topic stopped would
+be). The table thus holds the last view, and past 1.5 heartbeats of silence says it is
+``stale``. (While the topic flows, a member is taken for dead up to the gap between two
+announcements later than by the wall clock: a fraction of a heartbeat.) Past 10
 heartbeats of silence, and at least 30 s, it stops holding and members expire as usual (a sole
 member that died is then taken for dead that much late, not never). The 30 s cover a leader
 election after a broker crash: the controller waits ``broker.session.timeout.ms`` (9 s by
@@ -121,7 +124,7 @@ class MemberTable:
         is: see ``stale``)."""
         with self._lock:
             records, silence = list(self._records.values()), self._silence
-        at = _held_time(records, now)
+        at = _judged_at(records, now)
         return sorted(
             (m for m in records if _alive(m, at) or _resuming(m, silence, now)),
             key=lambda m: m.member_id,
@@ -131,7 +134,7 @@ class MemberTable:
         """Whether the view is held because the topic is silent (see the module)."""
         with self._lock:
             records = list(self._records.values())
-        return _held_time(records, now) != now
+        return _silent(records, now)
 
     def owners(self, table: str, partition: int, now: datetime) -> list[Owner]:
         """The live members holding ``partition`` of ``table`` (see ``routing.owners``)."""
@@ -142,17 +145,24 @@ class MemberTable:
         return routing.locate(self.members(now), table, key)
 
 
-def _held_time(records: list[MemberInfo], now: datetime) -> datetime:
-    """The time at which to judge liveness: ``now``, or while the topic is silent, the
-    moment it went silent."""
+def _judged_at(records: list[MemberInfo], now: datetime) -> datetime:
+    """The time at which to judge liveness, the topic's own clock: when anything was last
+    heard (nobody is heard while nothing arrives, so a member a little late when the topic
+    stopped is not dropped for it), ``now`` once the silence outlasted the hold."""
     if not records:
         return now
     latest = max(m.last_heard for m in records)
     heartbeat = max(m.heartbeat for m in records)
-    silent = (now - latest).total_seconds()
-    if silent <= SILENT_HEARTBEATS * heartbeat or silent > _hold(heartbeat):
-        return now
-    return latest + timedelta(seconds=SILENT_HEARTBEATS * heartbeat)
+    return now if (now - latest).total_seconds() > _hold(heartbeat) else latest
+
+
+def _silent(records: list[MemberInfo], now: datetime) -> bool:
+    """Whether nothing has arrived for more than 1.5 heartbeats, within the hold."""
+    if not records:
+        return False
+    latest = max(m.last_heard for m in records)
+    heartbeat = max(m.heartbeat for m in records)
+    return SILENT_HEARTBEATS * heartbeat < (now - latest).total_seconds() <= _hold(heartbeat)
 
 
 def _hold(heartbeat: float) -> float:

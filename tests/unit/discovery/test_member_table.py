@@ -115,6 +115,19 @@ def test_a_silent_topic_holds_the_last_view(heartbeat: float, held_for: float) -
     assert [m.member_id for m in table.members(at)] == ["a"]
 
 
+def test_a_member_a_little_late_when_the_topic_stops_stays_in_the_held_view() -> None:
+    """b was last heard 1 s (2 heartbeats) before the topic went silent, a just before: b is
+    not dropped while nothing can be heard from anyone (seen: a view pod busy serving reads
+    announced late just as the discovery partition's leader was killed)."""
+    hb = 0.5
+    table = live_table(*((m, announcement(m, heartbeat=hb)) for m in ("a", "b")))
+    stopped = NOW + timedelta(seconds=1)
+    heard(table, "a", stopped, 2, heartbeat=hb)
+    for later in (0.4, 0.8, 5.0, 29.0):
+        at = stopped + timedelta(seconds=later)
+        assert [m.member_id for m in table.members(at)] == ["a", "b"], later
+
+
 def test_members_get_through_one_after_the_other_once_a_silence_ends() -> None:
     """The discovery topic's leader died: nothing for 12 s. Then each writer finds the new
     leader on its own metadata refresh; the members heard before the silence are not taken
@@ -223,9 +236,9 @@ def test_a_dead_member_restarted_under_its_id_is_taken_even_with_a_lower_sequenc
     table = live_table(
         ("pod-0", announcement("pod-0", sequence=900, active=(0,))), ("b", announcement("b"))
     )
-    for second in (2, 4, 6):  # b goes on announcing; pod-0 is silent
+    for second in (2, 4, 6, 8):  # b goes on announcing; pod-0 is silent
         heard(table, "b", NOW + timedelta(seconds=second), second)
-    later = NOW + timedelta(seconds=7)  # 3 heartbeats of 2 s missed: pod-0 is dead
+    later = NOW + timedelta(seconds=8)  # 3 heartbeats of 2 s missed: pod-0 is dead
     assert [m.member_id for m in table.members(later)] == ["b"]
     restarted = announcement("pod-0", sequence=1, emitted=later, active=(1,))
     assert table.apply(b"pod-0", restarted, later, live=True) is True
