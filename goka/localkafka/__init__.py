@@ -250,8 +250,10 @@ class LocalKafka:
         self._wait_ready([n.node_id for n in stopped])
 
     def close(self) -> None:
-        """Stop every node and remove the data directory if this object created it."""
-        self._shutdown(kill=False)
+        """Stop every node and remove the data directory if this object created it. Nodes
+        whose data is removed are SIGKILLed: a clean stop of a whole cluster can wait for its
+        stop timeout (each node's controlled shutdown waits for controllers stopping too)."""
+        self._shutdown(kill=self._own_dir)
         self._nodes = {}
         if self._own_dir and self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
