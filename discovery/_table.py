@@ -91,16 +91,13 @@ class MemberTable:
         except (DecodeError, MalformedAnnouncement, ValueError, OverflowError) as exc:
             return self._malformed(f"{member_id!r}: {exc}")
         with self._lock:
-            if live and self._records:
-                latest = max(m.last_heard for m in self._records.values())
-                heartbeat = max(m.heartbeat for m in self._records.values())
-                silent = (now - latest).total_seconds()
-                if SILENT_HEARTBEATS * heartbeat < silent <= _hold(heartbeat):
-                    began = latest  # past the hold, members expire as usual
-                    last = self._silence
-                    if last is not None and now - last[1] <= _grace(heartbeat):
-                        began = last[0]  # a gap while resuming: one silence, not a new one
-                    self._silence = (began, now)
+            records = list(self._records.values()) if live else []
+            if _silent(records, now):  # past the hold, members expire as usual
+                began, heartbeat = _topic_clock(records)
+                last = self._silence
+                if last is not None and now - last[1] <= _grace(heartbeat):
+                    began = last[0]  # a gap while resuming: one silence, not a new one
+                self._silence = (began, now)
             known = self._records.get(member_id)
             if known is not None and info.sequence < known.sequence and _alive(known, now):
                 return False  # older than what we have (a dead member may come back anew)
@@ -145,14 +142,18 @@ class MemberTable:
         return routing.locate(self.members(now), table, key)
 
 
+def _topic_clock(records: list[MemberInfo]) -> tuple[datetime, float]:
+    """When anything was last heard, and the longest heartbeat of the (non-empty) records."""
+    return max(m.last_heard for m in records), max(m.heartbeat for m in records)
+
+
 def _judged_at(records: list[MemberInfo], now: datetime) -> datetime:
     """The time at which to judge liveness, the topic's own clock: when anything was last
     heard (nobody is heard while nothing arrives, so a member a little late when the topic
     stopped is not dropped for it), ``now`` once the silence outlasted the hold."""
     if not records:
         return now
-    latest = max(m.last_heard for m in records)
-    heartbeat = max(m.heartbeat for m in records)
+    latest, heartbeat = _topic_clock(records)
     return now if (now - latest).total_seconds() > _hold(heartbeat) else latest
 
 
@@ -160,8 +161,7 @@ def _silent(records: list[MemberInfo], now: datetime) -> bool:
     """Whether nothing has arrived for more than 1.5 heartbeats, within the hold."""
     if not records:
         return False
-    latest = max(m.last_heard for m in records)
-    heartbeat = max(m.heartbeat for m in records)
+    latest, heartbeat = _topic_clock(records)
     return SILENT_HEARTBEATS * heartbeat < (now - latest).total_seconds() <= _hold(heartbeat)
 
 
