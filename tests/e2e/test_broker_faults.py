@@ -15,7 +15,6 @@ delivered (at-least-once), none missing.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from goka.localkafka import LocalKafka
 from goka.pytest_plugin import local_kafka
 from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
 from tests.support.broker_faults import KEYS, run_broker_faults
+from tests.support.counting_member import count
+from tests.support.serving import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -44,17 +45,6 @@ def cluster() -> Iterator[LocalKafka]:
 
 
 # -- the harness ------------------------------------------------------------------------
-
-
-def count(ctx: goka.Context, _: str) -> None:
-    ctx.set_value((ctx.value() or 0) + 1)
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + HARNESS_TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
 
 
 def replicas(brokers: str, topic: str) -> dict[int, tuple[list[int], list[int]]]:
@@ -109,7 +99,11 @@ def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: Local
         ):
             assert view.wait_running(HARNESS_TIMEOUT)
             emit_all(emitter)
-            wait_for(lambda: dict(view.items()) == expected, "the view saw the first round")
+            wait_until(
+                lambda: dict(view.items()) == expected,
+                HARNESS_TIMEOUT,
+                "the view saw the first round",
+            )
 
             killed_pid = cluster.pid(2)
             assert killed_pid is not None
@@ -118,16 +112,25 @@ def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: Local
             with pytest.raises(ProcessLookupError):
                 os.kill(killed_pid, 0)
             emit_all(emitter)  # acks=all is met by the two in-sync replicas left
-            wait_for(lambda: dict(view.items()) == expected, "the view followed without node 2")
+            wait_until(
+                lambda: dict(view.items()) == expected,
+                HARNESS_TIMEOUT,
+                "the view followed without node 2",
+            )
 
             cluster.restart(2)
             assert cluster.running(2) and cluster.pid(2) != killed_pid
-            wait_for(
+            wait_until(
                 lambda: all(isr == [1, 2, 3] for _, isr in replicas(brokers, table).values()),
+                HARNESS_TIMEOUT,
                 "node 2 is back in sync for every table partition",
             )
             emit_all(emitter)
-            wait_for(lambda: dict(view.items()) == expected, "the view saw the last round")
+            wait_until(
+                lambda: dict(view.items()) == expected,
+                HARNESS_TIMEOUT,
+                "the view saw the last round",
+            )
         assert runner.error is None
     finally:
         assert runner.stop() is None
