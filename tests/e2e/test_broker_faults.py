@@ -26,7 +26,7 @@ from goka import codec
 from goka.localkafka import LocalKafka
 from goka.pytest_plugin import local_kafka
 from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
-from tests.support.broker_faults import KEYS, run_broker_faults
+from tests.support.broker_faults import KEYS, partition_metadata, run_broker_faults
 from tests.support.counting_member import count
 from tests.support.serving import wait_until
 
@@ -47,11 +47,10 @@ def cluster() -> Iterator[LocalKafka]:
 # -- the harness ------------------------------------------------------------------------
 
 
-def replicas(brokers: str, topic: str) -> dict[int, tuple[list[int], list[int]]]:
+def replicas(brokers: str, topic: str, partitions: int) -> dict[int, tuple[list[int], list[int]]]:
     """partition -> (replicas, in-sync replicas) of ``topic``."""
-    metadata = AdminClient({"bootstrap.servers": brokers}).list_topics(topic, timeout=10)
-    partitions = metadata.topics[topic].partitions.values()
-    return {p.id: (sorted(p.replicas), sorted(p.isrs)) for p in partitions}
+    metadata = partition_metadata(AdminClient({"bootstrap.servers": brokers}), topic, partitions)
+    return {p: (sorted(m.replicas), sorted(m.isrs)) for p, m in metadata.items()}
 
 
 def test_cluster_settings(cluster: LocalKafka) -> None:
@@ -62,7 +61,7 @@ def test_cluster_settings(cluster: LocalKafka) -> None:
     manager.ensure_stream(topic, 2)
     assert manager.config(topic)["min.insync.replicas"] == "2"
     all_nodes = ([1, 2, 3], [1, 2, 3])
-    assert replicas(cluster.bootstrap, topic) == {0: all_nodes, 1: all_nodes}
+    assert replicas(cluster.bootstrap, topic, 2) == {0: all_nodes, 1: all_nodes}
 
 
 def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: LocalKafka) -> None:
@@ -91,7 +90,7 @@ def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: Local
 
     try:
         goka.TopicManager(brokers).wait_for(table, HARNESS_TIMEOUT)
-        assert replicas(brokers, table)[0][0] == [1, 2, 3]
+        assert replicas(brokers, table, HARNESS_PARTITIONS)[0][0] == [1, 2, 3]
         assert goka.TopicManager(brokers).config(table)["min.insync.replicas"] == "2"
         with (
             goka.Emitter(brokers, topic, codec.String()) as emitter,
@@ -121,7 +120,10 @@ def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: Local
             cluster.restart(2)
             assert cluster.running(2) and cluster.pid(2) != killed_pid
             wait_until(
-                lambda: all(isr == [1, 2, 3] for _, isr in replicas(brokers, table).values()),
+                lambda: all(
+                    isr == [1, 2, 3]
+                    for _, isr in replicas(brokers, table, HARNESS_PARTITIONS).values()
+                ),
                 HARNESS_TIMEOUT,
                 "node 2 is back in sync for every table partition",
             )

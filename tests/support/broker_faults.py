@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, PartitionMetadata
 
 import goka
 from goka import codec
@@ -218,10 +218,28 @@ def client_of(deployment: Deployment) -> Client:
     return client
 
 
-def leaders(admin: AdminClient, topic: str) -> dict[int, tuple[int, int]]:
+def partition_metadata(
+    admin: AdminClient, topic: str, partitions: int
+) -> dict[int, PartitionMetadata]:
+    """partition -> metadata of ``topic``'s ``partitions`` partitions, as the cluster
+    reports now.
+
+    Asks until the answering node lists them all: one that has not yet applied the topic's
+    creation from the metadata log lists none (another client may have asked one that had).
+    """
+    deadline = time.monotonic() + BOUND
+    while True:
+        info = admin.list_topics(topic, timeout=10).topics.get(topic)
+        if info is not None and info.error is None and len(info.partitions) == partitions:
+            return dict(info.partitions)
+        assert time.monotonic() < deadline, f"no node listed the partitions of {topic!r}: {info}"
+        time.sleep(0.1)
+
+
+def leaders(admin: AdminClient, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
     """partition -> (leader, in-sync replicas) of ``topic``, as the cluster reports now."""
-    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
-    return {p.id: (p.leader, len(p.isrs)) for p in partitions}
+    metadata = partition_metadata(admin, topic, partitions)
+    return {p: (m.leader, len(m.isrs)) for p, m in metadata.items()}
 
 
 def views_caught_up(deployment: Deployment) -> dict[str, tuple[int, int]]:
@@ -302,15 +320,15 @@ def run_broker_faults(kafka: LocalKafka, root: Path, down_seconds: float = 20.0)
         load = _Load(deployment, run, floor).start()
         wait_until(lambda: run.reads >= 200, BOUND, "reads under load")
         admin = AdminClient({"bootstrap.servers": brokers})
-        discovery = leaders(admin, deployment.discovery_topic)[0][0]
-        table = leaders(admin, deployment.table)
+        discovery = leaders(admin, deployment.discovery_topic, 1)[0][0]
+        table = leaders(admin, deployment.table, deployment.partitions)
         run.killed_broker = discovery
         run.table_partition = min(p for p, (leader, _) in table.items() if leader == discovery)
         kafka.kill(discovery)
         killed = time.monotonic()
         load.outage.set()
         run.leader_moved_s = wait_until(
-            lambda: leaders(admin, deployment.discovery_topic)[0][0] not in (discovery, -1),
+            lambda: leaders(admin, deployment.discovery_topic, 1)[0][0] not in (discovery, -1),
             BOUND,
             "the discovery partition to get another leader",
         )
@@ -319,8 +337,11 @@ def run_broker_faults(kafka: LocalKafka, root: Path, down_seconds: float = 20.0)
         run.in_sync_again_s = wait_until(
             lambda: all(
                 isr == 3
-                for topic in (deployment.discovery_topic, deployment.table)
-                for _, isr in leaders(admin, topic).values()
+                for topic, partitions in (
+                    (deployment.discovery_topic, 1),
+                    (deployment.table, deployment.partitions),
+                )
+                for _, isr in leaders(admin, topic, partitions).values()
             ),
             BOUND,
             "every replica back in sync",
