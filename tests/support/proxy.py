@@ -37,9 +37,6 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if not self._open.is_set():
-                client.close()
-                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
             except OSError:
@@ -48,8 +45,16 @@ class TcpProxy:
             # The timeout bounds the connect only: Kafka connections sit idle for seconds (a
             # held JoinGroup, an idle producer), and a recv timeout would cut them.
             upstream.settimeout(None)
+            # Whether the proxy is open is asked under the lock cut() holds: a connection
+            # accepted just before a cut is either among those it drops or refused here,
+            # never one that outlives the cut.
             with self._lock:
-                self._sockets |= {client, upstream}
+                admitted = self._open.is_set()
+                if admitted:
+                    self._sockets |= {client, upstream}
+            if not admitted:
+                self._drop(client, upstream)
+                continue
             self._spawn(self._pump, client, upstream)
             self._spawn(self._pump, upstream, client)
 
@@ -71,8 +76,8 @@ class TcpProxy:
                 sock.close()
 
     def cut(self) -> None:
-        self._open.clear()
         with self._lock:
+            self._open.clear()
             sockets = list(self._sockets)
         self._drop(*sockets)
 
@@ -82,6 +87,9 @@ class TcpProxy:
     def close(self) -> None:
         self._closed = True
         self.cut()
+        # close() alone does not wake a thread blocked in accept(); shutdown() does
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for thread in self._threads:
             thread.join(5)
