@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from goka._config import ClientErrors
 from goka.errors import BrokerError
 
-__all__ = ["admin_error", "high_watermark", "raise_if_permanent"]
+__all__ = ["admin_error", "high_watermark", "login_refused", "raise_if_permanent"]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -81,6 +81,14 @@ _UNREACHABLE = frozenset(
 )
 """What a request answers when no broker could be reached or logged in to."""
 
+_LOGIN_REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
+
+
+def login_refused(error: Any) -> bool:
+    """Whether a client error (a KafkaError from ``error_cb``) is a login the brokers
+    refused: librdkafka retries it, but no retry fixes wrong credentials."""
+    return isinstance(error, KafkaError) and error.code() in _LOGIN_REFUSED
+
 
 def admin_error(
     exc: KafkaException,
@@ -95,6 +103,12 @@ def admin_error(
     error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     if error is not None and error.code() in _UNREACHABLE:
         last = client_errors.last if client_errors is not None else None
+        if last is not None and login_refused(last):
+            return BrokerError(
+                f"{doing}: the brokers of {servers} (bootstrap.servers) refused the login "
+                f"({last.str()}); check the credentials and the security settings "
+                "(security.protocol, sasl.*, ssl.*)"
+            )
         seen = f"; the last client error: {last.str()}" if last is not None else ""
         return BrokerError(
             f"{doing}: no broker of {servers} (bootstrap.servers) answered within {timeout:g}s"

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic
 
 from goka._config import ClientErrors, client_config
-from goka._kafka_errors import admin_error
+from goka._kafka_errors import admin_error, login_refused
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
@@ -100,14 +100,40 @@ class TopicManager:
                     raise self._error(exc, doing) from exc
                 time.sleep(0.05)
 
+    def _metadata(self, topic: str | None, doing: str) -> ClusterMetadata:
+        """The cluster's metadata (of ``topic`` only, or of all topics), asked a second at a
+        time: between the tries the client's error callbacks are served, so a login the
+        brokers refuse ends the request at once, where librdkafka would retry it until the
+        timeout (the refusal shows only in the callback)."""
+        deadline = time.monotonic() + self._timeout
+        before = self._client_errors.last
+
+        def ask() -> ClusterMetadata:
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    return self._admin.list_topics(
+                        topic=topic, timeout=max(0.01, min(1.0, remaining))
+                    )
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args else None
+                    timed_out = (
+                        isinstance(error, KafkaError) and error.code() == KafkaError._TIMED_OUT
+                    )
+                    if not timed_out or remaining <= 1.0:
+                        raise
+                    self._admin.poll(0)
+                    last = self._client_errors.last
+                    if last is not before and login_refused(last):
+                        raise
+
+        return self._request(ask, doing)
+
     def partitions(self, topic: str) -> int | None:
         """The partition count of ``topic``, or None if it does not exist."""
         # all topics: a metadata request naming the topic auto-creates it on brokers with
         # auto.create.topics.enable=true (Kafka's default)
-        metadata = self._request(
-            lambda: self._admin.list_topics(timeout=self._timeout),
-            f"cannot read metadata of topic {topic!r}",
-        )
+        metadata = self._metadata(None, f"cannot read metadata of topic {topic!r}")
         info = metadata.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
             return None
@@ -202,10 +228,7 @@ class TopicManager:
         new topic after the controller confirmed its creation."""
         deadline = time.monotonic() + self._timeout
         while True:
-            info = self._request(
-                lambda: self._admin.list_topics(topic=topic, timeout=self._timeout),
-                f"cannot read metadata of topic {topic!r}",
-            ).topics[topic]
+            info = self._metadata(topic, f"cannot read metadata of topic {topic!r}").topics[topic]
             led = info.error is None and all(p.leader >= 0 for p in info.partitions.values())
             if led and info.partitions:
                 return len(info.partitions)

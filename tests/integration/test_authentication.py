@@ -47,10 +47,9 @@ def sasl(password: str) -> dict[str, Any]:
 def refused(servers: str) -> str:
     """The error of a login the brokers refused: the servers, and what the brokers said."""
     return (
-        rf"no broker of {re.escape(servers)} \(bootstrap\.servers\) answered within \d+(\.\d+)?s"
-        r" \(.+; the last client error: .*SASL authentication error: Authentication failed: "
-        r"Invalid username or password.*\); check the addresses, that Kafka runs there, and the "
-        r"security settings"
+        rf"the brokers of {re.escape(servers)} \(bootstrap\.servers\) refused the login \(.*SASL "
+        r"authentication error: Authentication failed: Invalid username or password.*\); "
+        r"check the credentials and the security settings"
     )
 
 
@@ -81,8 +80,9 @@ def test_the_right_password_processes_and_reads(kafka: LocalKafka) -> None:
 
 def test_a_wrong_password_ends_the_clients_naming_the_servers(kafka: LocalKafka) -> None:
     brokers, config = kafka.sasl_bootstrap, sasl("wrong")
+    # at once, not after the timeout (which outlasts the test's own, 300 s)
     with pytest.raises(BrokerError, match=refused(brokers)):
-        goka.TopicManager(brokers, timeout=5, extra_config=config).partitions("clicks")
+        goka.TopicManager(brokers, timeout=900, extra_config=config).partitions("clicks")
     with pytest.raises(BrokerError, match=refused(brokers)):
         goka.View(brokers, "counter-table", codec.Int64(), extra_config=config)
     graph = goka.define_group(

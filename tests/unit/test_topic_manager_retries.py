@@ -1,6 +1,7 @@
 """The topic manager sends a request again when librdkafka destroyed the broker handle it was
 on (librdkafka replaces the bootstrap servers' handles once it learned the cluster's; a
-cluster just started made ``create_topics`` fail so), and only then."""
+cluster just started made ``create_topics`` fail so), and only then; it asks for metadata a
+second at a time, and ends at once when the client reports a refused login in between."""
 
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ class Metadata:
 
 
 class FlakyAdmin:
-    """``list_topics`` fails with ``failures`` (in turn), then answers."""
+    """``list_topics`` fails with ``failures`` (in turn), then answers; ``poll`` reports
+    ``reported`` to ``error_cb``, as librdkafka's error callback."""
 
-    def __init__(self, *failures: int) -> None:
+    def __init__(self, *failures: int, reported: KafkaError | None = None) -> None:
         self.failures, self.calls = list(failures), 0
+        self.reported = reported
+        self.error_cb: Any = None
 
     def list_topics(self, **_: Any) -> Metadata:
         self.calls += 1
@@ -38,12 +42,21 @@ class FlakyAdmin:
         return Metadata({"clicks": Topic(dict.fromkeys(range(3)))})
 
     def poll(self, timeout: float) -> int:
+        if self.reported is not None:
+            self.error_cb(self.reported)
         return 0
+
+
+REFUSED = KafkaError(
+    KafkaError._AUTHENTICATION,
+    "SASL authentication error: Authentication failed: Invalid username or password",
+)
 
 
 def manager(admin: FlakyAdmin) -> goka.TopicManager:
     topics = goka.TopicManager("127.0.0.1:1", timeout=5)
     topics._admin = admin  # type: ignore[assignment]  # the request policy, without a broker
+    admin.error_cb = topics._client_errors
     return topics
 
 
@@ -59,3 +72,29 @@ def test_other_failures_are_the_answer(code: int) -> None:
     with pytest.raises(BrokerError, match="cannot read metadata of topic 'clicks'"):
         manager(admin).partitions("clicks")
     assert admin.calls == 1
+
+
+def test_metadata_is_asked_again_after_a_slice_timed_out() -> None:
+    admin = FlakyAdmin(KafkaError._TIMED_OUT, KafkaError._TIMED_OUT)
+    assert manager(admin).partitions("clicks") == 3
+    assert admin.calls == 3
+
+
+def test_a_refused_login_ends_the_request_at_once() -> None:
+    admin = FlakyAdmin(*[KafkaError._TIMED_OUT] * 10, reported=REFUSED)
+    with pytest.raises(
+        BrokerError,
+        match=r"cannot read metadata of topic 'clicks': the brokers of 127\.0\.0\.1:1 "
+        r"\(bootstrap\.servers\) refused the login \(SASL authentication error: .*Invalid "
+        r"username or password\); check the credentials",
+    ):
+        manager(admin).partitions("clicks")
+    assert admin.calls == 1
+
+
+def test_a_refusal_reported_before_the_request_does_not_end_it() -> None:
+    admin = FlakyAdmin(KafkaError._TIMED_OUT)
+    topics = manager(admin)
+    topics._client_errors(REFUSED)  # an earlier request's
+    assert topics.partitions("clicks") == 3
+    assert admin.calls == 2
