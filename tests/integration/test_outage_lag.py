@@ -48,11 +48,25 @@ def test_lag_is_unknown_while_the_brokers_cannot_be_reached(
             partitions = runner.processor.stats()["partitions"].values()
             return [p.get("table", {}).get("lag") for p in partitions]
 
-        wait_until(lambda: view.wait_running(0) and view_lags() == [0] * PARTITIONS
-                   and table_lags() == [0] * PARTITIONS, TIMEOUT, "caught up")  # fmt: skip
+        def lags() -> str:
+            return (
+                f"view lags {view_lags()} (unreachable for {view.unreachable_for():.1f}s), "
+                f"table lags {table_lags()} (unreachable for "
+                f"{runner.processor.stats()['brokers_unreachable_s']}s)"
+            )
+
+        # every click counted: no batch is still on its way to the changelog when the outage
+        # begins (over an empty table every lag is 0 already)
+        counted = {f"user-{i}": 1 for i in range(20)}
+        wait_until(lambda: view.wait_running(0) and dict(view.items()) == counted
+                   and view_lags() == [0] * PARTITIONS and table_lags() == [0] * PARTITIONS,
+                   TIMEOUT, "caught up")  # fmt: skip
         with outage():
-            wait_until(lambda: view_lags() == [-1] * PARTITIONS and table_lags() == [None] *
-                       PARTITIONS, TIMEOUT, "view and table lag unknown")  # fmt: skip
+            try:
+                wait_until(lambda: view_lags() == [-1] * PARTITIONS and table_lags() == [None] *
+                           PARTITIONS, TIMEOUT, "view and table lag unknown")  # fmt: skip
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {lags()}") from exc
             assert runner.processor.stats()["brokers_unreachable_s"] > 0
         try:
             wait_until(lambda: view_lags() == [0] * PARTITIONS, TIMEOUT, "view lag known again")
@@ -60,8 +74,8 @@ def test_lag_is_unknown_while_the_brokers_cannot_be_reached(
             reader = view._reader
             highs = reader.high_watermarks if reader is not None else None
             raise AssertionError(
-                f"{exc}: lags {view_lags()}, unreachable for {view.unreachable_for():.1f}s, "
-                f"high watermarks {highs}, view state {view.state}, error {view.error!r}"
+                f"{exc}: {lags()}, high watermarks {highs}, view state {view.state}, "
+                f"error {view.error!r}"
             ) from exc
         wait_until(lambda: table_lags() == [0] * PARTITIONS, TIMEOUT, "table lag known again")
         assert runner.processor.stats()["brokers_unreachable_s"] == 0.0
