@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from goka._config import ClientErrors
 from goka.errors import BrokerError
 
-__all__ = ["admin_error", "high_watermark", "login_refused", "raise_if_permanent"]
+__all__ = ["admin_error", "high_watermark", "kafka_error", "login_refused", "raise_if_permanent"]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -32,6 +32,12 @@ _PERMANENT = frozenset(
         KafkaError._AUTO_OFFSET_RESET,
     }
 )
+
+
+def kafka_error(exc: KafkaException) -> KafkaError | None:
+    """The KafkaError a KafkaException carries (confluent-kafka passes it first), if any."""
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
 
 
 _UNKNOWN_PLACE = frozenset(
@@ -100,7 +106,7 @@ def admin_error(
     """The BrokerError of a failed admin request: one naming the bootstrap servers when no
     broker could be reached or authenticated with (and the client's last error, from
     ``client_errors``), else one saying what failed."""
-    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    error = kafka_error(exc)
     if error is not None and error.code() in _UNREACHABLE:
         last = client_errors.last if client_errors is not None else None
         if last is not None and login_refused(last):
@@ -152,7 +158,7 @@ def high_watermark(consumer: Consumer, partition: TopicPartition, timeout: float
             _, high = consumer.get_watermark_offsets(partition, timeout=remaining, cached=False)
             return int(high)
         except KafkaException as exc:
-            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            error = kafka_error(exc)
             transient = (
                 error is not None and not error.fatal() and error.code() in _LEADERSHIP_MOVING
             )

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic
 
 from goka._config import ClientErrors, client_config
-from goka._kafka_errors import admin_error, login_refused
+from goka._kafka_errors import admin_error, kafka_error, login_refused
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
@@ -94,7 +94,7 @@ class TopicManager:
             try:
                 return call()
             except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                error = kafka_error(exc)
                 destroyed = error is not None and error.code() == KafkaError._DESTROY_BROKER
                 if not (destroyed or transient(exc)) or time.monotonic() >= deadline:
                     raise self._error(exc, doing) from exc
@@ -116,10 +116,8 @@ class TopicManager:
                         topic=topic, timeout=max(0.01, min(1.0, remaining))
                     )
                 except KafkaException as exc:
-                    error = exc.args[0] if exc.args else None
-                    timed_out = (
-                        isinstance(error, KafkaError) and error.code() == KafkaError._TIMED_OUT
-                    )
+                    error = kafka_error(exc)
+                    timed_out = error is not None and error.code() == KafkaError._TIMED_OUT
                     if not timed_out or remaining <= 1.0:
                         raise
                     self._admin.poll(0)

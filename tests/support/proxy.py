@@ -37,6 +37,9 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if not self._open.is_set():  # cut: no connection to the broker either
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
             except OSError:
@@ -45,9 +48,8 @@ class TcpProxy:
             # The timeout bounds the connect only: Kafka connections sit idle for seconds (a
             # held JoinGroup, an idle producer), and a recv timeout would cut them.
             upstream.settimeout(None)
-            # Whether the proxy is open is asked under the lock cut() holds: a connection
-            # accepted just before a cut is either among those it drops or refused here,
-            # never one that outlives the cut.
+            # Asked again under the lock cut() holds: a connection accepted just before a
+            # cut is either among those it drops or refused here, never one that outlives it.
             with self._lock:
                 admitted = self._open.is_set()
                 if admitted:
