@@ -11,12 +11,20 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from goka._config import ClientErrors
 from goka.errors import BrokerError
 
-__all__ = ["admin_error", "high_watermark", "kafka_error", "login_refused", "raise_if_permanent"]
+__all__ = [
+    "admin_error",
+    "end_offsets",
+    "high_watermark",
+    "kafka_error",
+    "login_refused",
+    "raise_if_permanent",
+]
 
 _logger = logging.getLogger("goka.kafka")
 
@@ -171,3 +179,49 @@ def high_watermark(consumer: Consumer, partition: TopicPartition, timeout: float
                 "end offset of %s [%d]: %s; retrying", partition.topic, partition.partition, exc
             )
             time.sleep(0.1)
+
+
+def end_offsets(
+    admin: AdminClient, partitions: set[tuple[str, int]], timeout: float
+) -> dict[tuple[str, int], int] | None:
+    """The high watermarks of ``partitions`` (records of open transactions included), or
+    None if their leaders cannot say now (ask again later).
+
+    librdkafka's admin ListOffsets (seen with librdkafka 2.16 on Kafka 4.1) takes each
+    partition's leader and leader epoch from the client's metadata cache, and does not
+    refresh that cache when the answer says it is stale: after a leader change it failed with
+    FENCED_LEADER_EPOCH, or "No leaders found" (_NOENT), for as long as the client lived. So
+    any failure but an unreachable cluster refreshes the metadata of the topics asked, and the
+    next request names the new leaders. For a partition whose leader it cannot reach it
+    answers offset -1001 without an error: taken for an end, that would count the partition as
+    caught up at any offset.
+    """
+    futures = admin.list_offsets(
+        {TopicPartition(*where): OffsetSpec.latest() for where in partitions},  # type: ignore[no-untyped-call]
+        isolation_level=IsolationLevel.READ_UNCOMMITTED,
+        request_timeout=timeout,
+    )
+    try:
+        ends = {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+    except KafkaException as exc:
+        _logger.info("end offsets of %s are unknown yet: %s", sorted(partitions), exc)
+        error = kafka_error(exc)
+        if error is None or error.code() not in _UNREACHABLE:
+            _refresh_metadata(admin, {topic for topic, _ in partitions}, timeout)
+        return None
+    unknown = sorted(where for where, end in ends.items() if end < 0)
+    if unknown:
+        _logger.info("end offsets of %s are unknown yet: no leader answered", unknown)
+        _refresh_metadata(admin, {topic for topic, _ in unknown}, timeout)
+        return None
+    return ends
+
+
+def _refresh_metadata(admin: AdminClient, topics: set[str], timeout: float) -> None:
+    """Ask the cluster for the metadata of ``topics``: librdkafka updates its cache with
+    every answer."""
+    for topic in sorted(topics):
+        try:
+            admin.list_topics(topic, timeout=timeout)
+        except KafkaException as exc:
+            _logger.info("cannot refresh the metadata of %s: %s", topic, exc)

@@ -43,15 +43,13 @@ from typing import Any
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    IsolationLevel,
     KafkaError,
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import OffsetSpec
 
 from goka._consume import consume_available
-from goka._kafka_errors import high_watermark, raise_if_permanent
+from goka._kafka_errors import end_offsets, high_watermark, raise_if_permanent
 from goka._reachability import Reachability
 from goka._stale_stores import TopicFactsCache, mismatch
 from goka.changes import Change, ChangeFeed
@@ -314,7 +312,7 @@ class RecoveryReader:
         asked = at_eof | due
         if not asked:
             return set(), set()
-        ends = self._ends(asked)
+        ends = end_offsets(self._facts.admin(), asked, _END_TIMEOUT)
         if ends is None:  # the brokers cannot say now: asked again in a second
             self._held_open.update(dict.fromkeys(asked, now + 1.0))
             return asked, set()
@@ -341,22 +339,6 @@ class RecoveryReader:
             self._held_open[where] = now + 1.0
             held.add(where)
         return held, freed
-
-    def _ends(self, partitions: set[TopicPartitionKey]) -> dict[TopicPartitionKey, int] | None:
-        """The high watermarks of ``partitions`` whatever the isolation level (records of
-        open transactions included), or None if they cannot be read now."""
-        futures = self._facts.admin().list_offsets(
-            {TopicPartition(*where): OffsetSpec.latest() for where in partitions},  # type: ignore[no-untyped-call]
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=_END_TIMEOUT,
-        )
-        try:
-            return {
-                (tp.topic, tp.partition): future.result().offset for tp, future in futures.items()
-            }
-        except KafkaException as exc:
-            _logger.info("table partitions %s: their ends are unknown yet: %s", partitions, exc)
-            return None
 
     def close(self) -> None:
         for where in list(self._stores):

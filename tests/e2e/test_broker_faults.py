@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import goka
 from goka import codec
+from goka._kafka_errors import end_offsets
 from goka.localkafka import LocalKafka
 from goka.pytest_plugin import local_kafka
 from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
@@ -136,6 +138,57 @@ def test_processor_and_view_survive_a_broker_killed_and_restarted(cluster: Local
         assert runner.error is None
     finally:
         assert runner.stop() is None
+
+
+def test_end_offsets_follow_a_leader_change_and_report_no_end_without_a_leader(
+    cluster: LocalKafka,
+) -> None:
+    """The ends an assigned partition recovers to (``goka._recovery``) come from an admin
+    client made once per reader. librdkafka's admin ListOffsets answers -1001 for a partition
+    whose leader is down (taken for an end, the partition would count as caught up at any
+    offset). And asked first after the leader changed and the old one came back, it fails
+    with FENCED_LEADER_EPOCH for as long as its metadata is not refreshed: a processor
+    assigned such a partition never finished recovering it (seen in CI)."""
+    brokers = cluster.bootstrap
+    topic = unique("ends")
+    goka.TopicManager(brokers, replication_factor=3).ensure_stream(topic, HARNESS_PARTITIONS)
+    with goka.Emitter(brokers, topic, codec.String()) as emitter:
+        for i, key in enumerate(HARNESS_KEYS):
+            emitter.emit_sync(key, str(i))
+    admin = AdminClient({"bootstrap.servers": brokers})
+    asked = {(topic, p) for p in range(HARNESS_PARTITIONS)}
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique("watermarks")})
+    try:
+        expected = {
+            where: consumer.get_watermark_offsets(TopicPartition(*where), timeout=10)[1]
+            for where in asked
+        }
+    finally:
+        consumer.close()
+    assert sum(expected.values()) == len(HARNESS_KEYS)
+    assert end_offsets(admin, asked, 5.0) == expected  # the cache now holds leaders and epochs
+
+    leader = partition_metadata(admin, topic, HARNESS_PARTITIONS)[0].leader
+    cluster.kill(leader)
+    try:
+        assert end_offsets(admin, asked, 5.0) is None  # no leader elected yet for partition 0
+        observer = AdminClient({"bootstrap.servers": brokers})
+        wait_until(
+            lambda: (
+                partition_metadata(observer, topic, HARNESS_PARTITIONS)[0].leader
+                not in (leader, -1)
+            ),
+            HARNESS_TIMEOUT,
+            "partition 0 to get another leader",
+        )
+    finally:
+        cluster.restart(leader)
+    # nothing asked since the kill: the admin client's cache still has the old leader epochs
+    wait_until(
+        lambda: end_offsets(admin, asked, 5.0) == expected,
+        HARNESS_TIMEOUT,
+        f"the ends asked once node {leader} is back",
+    )
 
 
 # -- broker faults under load ------------------------------------------------------------
