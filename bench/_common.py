@@ -121,7 +121,7 @@ def broker_for(args: argparse.Namespace) -> Iterator[Broker]:
     if address:
         yield Broker(address, f"external: {address}", "external")
     elif getattr(args, "kafka", False):
-        with LocalKafka() as kafka:
+        with LocalKafka(server_jvm=True) as kafka:
             pids = tuple(pid for pid in map(kafka.pid, kafka.node_ids) if pid is not None)
             yield Broker(
                 kafka.bootstrap,

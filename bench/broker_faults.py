@@ -98,7 +98,7 @@ def main() -> None:
     if args.runs < 1 or args.down <= 0:
         parser.error("--runs must be >= 1 and --down > 0")
     runs = []
-    with LocalKafka(brokers=3) as kafka, tempfile.TemporaryDirectory() as tmp:
+    with LocalKafka(brokers=3, server_jvm=True) as kafka, tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             run = run_broker_faults(kafka, Path(tmp) / f"run-{i}", args.down)
             print(run.describe(), flush=True)

@@ -92,7 +92,7 @@ def main() -> None:
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     runs = []
-    with LocalKafka() as kafka, tempfile.TemporaryDirectory() as tmp:
+    with LocalKafka(server_jvm=True) as kafka, tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             run = run_takeover(
                 kafka.bootstrap, Path(tmp) / f"run-{i}", "--group-protocol", args.group_protocol

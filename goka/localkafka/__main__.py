@@ -1,5 +1,5 @@
-"""``python -m goka.localkafka [--brokers 1|3] [--dir DIR]``: run a local Apache Kafka until
-Ctrl-C or SIGTERM; prints the bootstrap servers on stdout."""
+"""``python -m goka.localkafka [--brokers 1|3] [--dir DIR] [--server-jvm]``: run a local
+Apache Kafka until Ctrl-C or SIGTERM; prints the bootstrap servers on stdout."""
 
 from __future__ import annotations
 
@@ -28,12 +28,18 @@ from goka.localkafka import KAFKA_VERSION, LocalKafka, LocalKafkaError
     default=None,
     help="Keep each node's data and log here (kept on exit; default: a temp dir, removed).",
 )
-def main(brokers: str, directory: str | None) -> None:
+@click.option(
+    "--server-jvm",
+    is_flag=True,
+    help="The JVM's server setup (C2 compiler, G1): a higher peak throughput than the default "
+    "quick one (C1 only, serial collector), a slower start and more CPU. For benchmarks.",
+)
+def main(brokers: str, directory: str | None, server_jvm: bool) -> None:
     """Run Apache Kafka (KRaft) on free loopback ports, for tests and benchmarks."""
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    kafka = LocalKafka(brokers=int(brokers), directory=directory)
+    kafka = LocalKafka(brokers=int(brokers), directory=directory, server_jvm=server_jvm)
     try:
         kafka.start()
     except LocalKafkaError as exc:

@@ -1,13 +1,16 @@
 """goka.localkafka without starting Kafka: what a missing or old Java, a missing Maven and bad
-arguments say, and how the test fixture treats them."""
+arguments say, how the test fixture treats them, and which JVM setup the CLI asks for."""
 
 from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+import goka.localkafka.__main__ as localkafka_cli
 from goka.errors import LocalKafkaError
 from goka.localkafka import KAFKA_VERSION, LocalKafka
 from goka.localkafka._java import MissingTool, java_command, kafka_classpath
@@ -98,3 +101,23 @@ def test_a_cluster_id_starting_with_a_dash_is_not_taken_for_an_option(
     monkeypatch.setattr("goka.localkafka._cluster_id", lambda: "-" + "A" * 21)
     with local_kafka() as kafka:
         assert kafka.running(1)
+
+
+def test_the_cli_runs_the_server_jvm_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict[str, object]] = []
+
+    class Refusing(LocalKafka):
+        def __init__(self, **options: Any) -> None:
+            made.append(options)
+            super().__init__(**options)
+
+        def start(self) -> LocalKafka:
+            raise LocalKafkaError(f"not started here: {' '.join(self._jvm_options)}")
+
+    monkeypatch.setattr(localkafka_cli, "LocalKafka", Refusing)
+    quick = CliRunner().invoke(localkafka_cli.main, [])
+    server = CliRunner().invoke(localkafka_cli.main, ["--server-jvm"])
+    assert [options["server_jvm"] for options in made] == [False, True]
+    assert "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" in quick.output, quick.output
+    assert "-XX:+UseG1GC" in server.output and "TieredStopAtLevel" not in server.output
+    assert quick.exit_code == server.exit_code == 1
