@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from confluent_kafka import KafkaError
+
 from goka.errors import ConfigError
 
 __all__ = [
@@ -68,17 +70,28 @@ def static_membership(group_instance_id: str | None) -> dict[str, str]:
     return {"group.instance.id": group_instance_id}
 
 
+_LOGIN_REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
+
+
 class ClientErrors:
-    """A client's ``error_cb``: logs each error, and keeps the last one for the error that
-    ends a request (a refused login shows only there: the request itself just fails to
-    reach a broker; see ``goka._kafka_errors.admin_error``)."""
+    """A client's ``error_cb``: logs each error, and keeps the last one, and a refused login,
+    for the error that ends a request (a refused login shows only here: the request itself
+    just fails to reach a broker; see ``goka._kafka_errors.admin_error``)."""
 
     def __init__(self) -> None:
         self.last: Any = None
         """The last error reported (a KafkaError), or None."""
+        self.refusal: KafkaError | None = None
+        """The refused login behind the latest errors: the last error, or the last before
+        the ALL_BROKERS_DOWN errors that follow from it (librdkafka reports both from one
+        poll). librdkafka retries a refused login, but no retry fixes wrong credentials."""
 
     def __call__(self, error: Any) -> None:
         self.last = error
+        if isinstance(error, KafkaError) and error.code() in _LOGIN_REFUSED:
+            self.refusal = error
+        elif not (isinstance(error, KafkaError) and error.code() == KafkaError._ALL_BROKERS_DOWN):
+            self.refusal = None
         _logger.warning("kafka client error: %s", error)
 
 

@@ -22,7 +22,6 @@ __all__ = [
     "end_offsets",
     "high_watermark",
     "kafka_error",
-    "login_refused",
     "raise_if_permanent",
 ]
 
@@ -95,14 +94,6 @@ _UNREACHABLE = frozenset(
 )
 """What a request answers when no broker could be reached or logged in to."""
 
-_LOGIN_REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
-
-
-def login_refused(error: Any) -> bool:
-    """Whether a client error (a KafkaError from ``error_cb``) is a login the brokers
-    refused: librdkafka retries it, but no retry fixes wrong credentials."""
-    return isinstance(error, KafkaError) and error.code() in _LOGIN_REFUSED
-
 
 def admin_error(
     exc: KafkaException,
@@ -112,17 +103,18 @@ def admin_error(
     client_errors: ClientErrors | None = None,
 ) -> BrokerError:
     """The BrokerError of a failed admin request: one naming the bootstrap servers when no
-    broker could be reached or authenticated with (and the client's last error, from
-    ``client_errors``), else one saying what failed."""
+    broker could be reached or authenticated with (and the refused login or the client's last
+    error, from ``client_errors``), else one saying what failed."""
     error = kafka_error(exc)
     if error is not None and error.code() in _UNREACHABLE:
-        last = client_errors.last if client_errors is not None else None
-        if last is not None and login_refused(last):
+        refusal = client_errors.refusal if client_errors is not None else None
+        if refusal is not None:
             return BrokerError(
                 f"{doing}: the brokers of {servers} (bootstrap.servers) refused the login "
-                f"({last.str()}); check the credentials and the security settings "
+                f"({refusal.str()}); check the credentials and the security settings "
                 "(security.protocol, sasl.*, ssl.*)"
             )
+        last = client_errors.last if client_errors is not None else None
         seen = f"; the last client error: {last.str()}" if last is not None else ""
         return BrokerError(
             f"{doing}: no broker of {servers} (bootstrap.servers) answered within {timeout:g}s"

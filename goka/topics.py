@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic
 
 from goka._config import ClientErrors, client_config
-from goka._kafka_errors import admin_error, kafka_error, login_refused
+from goka._kafka_errors import admin_error, kafka_error
 from goka.errors import BrokerError, ConfigError, TopicError
 
 __all__ = ["TABLE_TOPIC_CONFIG", "TopicManager", "check_topic_settings"]
@@ -106,7 +106,7 @@ class TopicManager:
         brokers refuse ends the request at once, where librdkafka would retry it until the
         timeout (the refusal shows only in the callback)."""
         deadline = time.monotonic() + self._timeout
-        before = self._client_errors.last
+        before = self._client_errors.refusal
 
         def ask() -> ClusterMetadata:
             while True:
@@ -121,8 +121,8 @@ class TopicManager:
                     if not timed_out or remaining <= 1.0:
                         raise
                     self._admin.poll(0)
-                    last = self._client_errors.last
-                    if last is not before and login_refused(last):
+                    refusal = self._client_errors.refusal
+                    if refusal is not None and refusal is not before:
                         raise
 
         return self._request(ask, doing)
