@@ -88,9 +88,10 @@ class ClientErrors:
 
     def __call__(self, error: Any) -> None:
         self.last = error
-        if isinstance(error, KafkaError) and error.code() in _LOGIN_REFUSED:
+        code = error.code() if isinstance(error, KafkaError) else None
+        if code in _LOGIN_REFUSED:
             self.refusal = error
-        elif not (isinstance(error, KafkaError) and error.code() == KafkaError._ALL_BROKERS_DOWN):
+        elif code != KafkaError._ALL_BROKERS_DOWN:
             self.refusal = None
         _logger.warning("kafka client error: %s", error)
 

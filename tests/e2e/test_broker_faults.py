@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import goka
@@ -31,6 +30,7 @@ from tests.conftest import FAST_GROUP_CONFIG, RunningProcessor, unique
 from tests.support.broker_faults import KEYS, partition_metadata, run_broker_faults
 from tests.support.counting_member import count
 from tests.support.serving import wait_until
+from tests.support.topics import high_watermarks
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -157,14 +157,9 @@ def test_end_offsets_follow_a_leader_change_and_report_no_end_without_a_leader(
             emitter.emit_sync(key, str(i))
     admin = AdminClient({"bootstrap.servers": brokers})
     asked = {(topic, p) for p in range(HARNESS_PARTITIONS)}
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique("watermarks")})
-    try:
-        expected = {
-            where: consumer.get_watermark_offsets(TopicPartition(*where), timeout=10)[1]
-            for where in asked
-        }
-    finally:
-        consumer.close()
+    expected = {
+        (topic, p): end for p, end in high_watermarks(brokers, topic, HARNESS_PARTITIONS).items()
+    }
     assert sum(expected.values()) == len(HARNESS_KEYS)
     assert end_offsets(admin, asked, 5.0) == expected  # the cache now holds leaders and epochs
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 import goka
 from goka import codec
-from tests.conftest import ProcessGroup, unique
+from tests.conftest import ProcessGroup
 from tests.support.serving import Deployment, free_port, scrape, wait_until
+from tests.support.topics import high_watermarks
 from tests.support.watching import Watcher, topic_changes
 from viewsvc.client import Client
 from viewsvc.server.watch_service import RESUME_OFFSETS as RESUME
@@ -29,17 +29,6 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 PARTITIONS = 4
 BOUND = 90.0
-
-
-def _ends(brokers: str, table: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique("ends")})
-    try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(table, p), 10)[1]
-            for p in range(PARTITIONS)
-        }
-    finally:
-        consumer.close()
 
 
 def _standbys_running(deployment: Deployment) -> bool:
@@ -104,11 +93,11 @@ def test_a_watch_misses_and_repeats_nothing_when_the_owner_is_killed(
         emitter_thread.join(10)
 
         def caught_up() -> bool:
-            ends = _ends(goka_brokers, deployment.table)
+            ends = high_watermarks(goka_brokers, deployment.table, PARTITIONS)
             if any(stream.positions.get(p, 0) < end for p, end in ends.items()):
                 return False
             time.sleep(1.0)  # the processor may still be working through the input
-            return _ends(goka_brokers, deployment.table) == ends
+            return high_watermarks(goka_brokers, deployment.table, PARTITIONS) == ends
 
         wait_until(caught_up, BOUND, f"the watch at the table's end ({stream.positions})")
         assert watcher.error is None, watcher.error
@@ -177,7 +166,7 @@ def test_a_watcher_too_slow_is_ended_and_the_servers_memory_stays_bounded(
         first = next(call)
         assert sorted(first.positions) == list(range(PARTITIONS))
         load(0)
-        changes = sum(_ends(goka_brokers, deployment.table).values()) - sum(
+        changes = sum(high_watermarks(goka_brokers, deployment.table, PARTITIONS).values()) - sum(
             first.positions.values()
         )
         received = 0

@@ -1,4 +1,4 @@
-"""Reading a topic whole, as the tests check what reached it."""
+"""Reading a topic whole, and its end offsets, as the tests check what reached it."""
 
 from __future__ import annotations
 
@@ -44,5 +44,17 @@ def read_topic(
                 else:
                     raise AssertionError(f"consumer error: {error}")
         return messages
+    finally:
+        consumer.close()
+
+
+def high_watermarks(brokers: str, topic: str, partitions: int) -> dict[int, int]:
+    """partition -> the high watermark of ``topic``'s ``partitions``, asked of the leaders."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique("watermarks")})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+            for p in range(partitions)
+        }
     finally:
         consumer.close()
