@@ -49,6 +49,12 @@ def counts(client: Client, table: str) -> dict[str, int] | None:
     return {r.key.decode(): int(r.value) for r in results if r.found}
 
 
+def last_health(log: Path) -> str:
+    """The last line a node logged about its health (with the reason for NOT_SERVING)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if " health: " in line]
+    return lines[-1] if lines else "no health logged"
+
+
 def counted_twice(client: Client, table: str) -> bool:
     """Every key counted at least twice (at-least-once: a batch may be processed again)."""
     found = counts(client, table)
@@ -96,7 +102,8 @@ def test_a_whole_cluster_outage_turns_health_and_loses_nothing(
             try:
                 wait_until(lambda: not not_serving(), WAIT, "every node SERVING again")
             except AssertionError as exc:
-                raise AssertionError(f"{exc}; not serving: {not_serving()}") from None
+                why = {name: last_health(deployment.log(name)) for name in not_serving()}
+                raise AssertionError(f"{exc}; not serving: {why}") from None
             emitter.flush(WAIT)
             assert [f.exception() for f in during] == [None] * len(KEYS)
             wait_until(lambda: counted_twice(client, deployment.table), WAIT,

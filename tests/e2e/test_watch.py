@@ -88,7 +88,16 @@ def test_a_watch_misses_and_repeats_nothing_when_the_owner_is_killed(
             f"the survivor to own every partition: {deployment.describe()}",
         )
         before = len(watcher.received())
-        wait_until(lambda: len(watcher.received()) >= before + 300, 60, "changes after the kill")
+        try:
+            wait_until(
+                lambda: len(watcher.received()) >= before + 300, 60, "changes after the kill"
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}: {len(watcher.received()) - before} came, the watch resumed "
+                f"{stream.resumed}x, is at {stream.positions}, reads {stream.sources}, "
+                f"failed with {watcher.error!r}; {deployment.describe()}"
+            ) from None
         stop.set()
         emitter_thread.join(10)
 

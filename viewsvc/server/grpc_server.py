@@ -236,27 +236,36 @@ class TableServer:
         )
         for service in ("", *_SERVICES):
             self._health.set(service, status)
-        if serving != self._serving:
-            _logger.info("%s health: %s", self.member_id, "SERVING" if serving else "NOT_SERVING")
         self._serving = serving
 
     def _watch_health(self) -> None:
+        logged: str | None = None  # the last reason logged for NOT_SERVING
         while not self._stopping.wait(_HEALTH_EVERY):
             try:
-                serving = (
-                    self._ready()
-                    and self._tables.all_running(self._ready_max_lag)
-                    and not self._cut_off()
-                )
-            except GokaError:
-                serving = False
-            if serving != self._serving:
-                self._set_health(serving)
+                problem = self._health_problem()
+            except GokaError as exc:
+                problem = f"its state cannot be read: {exc}"
+            if (problem is None) == self._serving and problem == logged:
+                continue
+            if problem is None:
+                _logger.info("%s health: SERVING", self.member_id)
+            else:
+                _logger.info("%s health: NOT_SERVING, %s", self.member_id, problem)
+            logged = problem
+            self._set_health(problem is None)
 
-    def _cut_off(self) -> bool:
+    def _health_problem(self) -> str | None:
+        """Why health is NOT_SERVING now; None when it is SERVING."""
+        if not self._ready():
+            return "its own work is not ready (starting, rebalancing or stopped)"
+        problem = self._tables.not_running(self._ready_max_lag)
+        if problem is not None:
+            return problem
         bound = self._unreachable_bound
         unreachable = max(self._tables.unreachable_for(), self._membership.unreachable_for())
-        return bound is not None and unreachable > bound
+        if bound is not None and unreachable > bound:
+            return f"no broker connection for more than {bound:g} s (the unreachable bound)"
+        return None
 
     def stop(self, grace: float = 5.0, *, drain: float = 0.0) -> None:
         """NOT_SERVING at once; goes on answering for ``drain`` seconds, so that clients and

@@ -61,14 +61,20 @@ class LocalTables:
         """The longest any holder of these tables has had no broker connection up."""
         return max((table.unreachable_for() for table in self._tables), default=0.0)
 
-    def all_running(self, max_lag: int | None = None) -> bool:
-        """Every held partition of every table runs, within ``max_lag`` offsets of the end
-        of its table partition if given (readiness)."""
-        tables = list(self._current().values())
+    def not_running(self, max_lag: int | None = None) -> str | None:
+        """Why not every held partition of every table runs within ``max_lag`` offsets of
+        the end of its table partition (readiness); None when they all do. The reasons hold
+        no figure that changes from one check to the next, so that a change of reason is
+        worth a log line."""
+        tables = self._current()
         if any(table.meta is None for table in self._tables):
-            return False
-        return all(
-            h.state == "running" and (max_lag is None or 0 <= h.lag <= max_lag)
-            for held in tables
-            for h in held.partitions.values()
-        )
+            return "the partition count of a table is not known yet"
+        for name, held in tables.items():
+            for h in held.partitions.values():
+                if h.state != "running":
+                    return f"partition {h.partition} of {name} is {h.state}"
+                if max_lag is not None and h.lag < 0:
+                    return f"the lag of partition {h.partition} of {name} is unknown"
+                if max_lag is not None and h.lag > max_lag:
+                    return f"partition {h.partition} of {name} is over {max_lag} offsets behind"
+        return None

@@ -504,7 +504,16 @@ def test_stop_is_not_serving_at_once_and_finishes_the_calls_in_flight(
     assert error.code() == grpc.StatusCode.UNAVAILABLE  # stopped: nothing listens
 
 
-def test_ready_max_lag_bounds_serving_by_the_partitions_lag(start: Callable[..., Node]) -> None:
+def health_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the servers logged about their health, in order."""
+    return [r.getMessage() for r in caplog.records if " health: " in r.getMessage()]
+
+
+def test_ready_max_lag_bounds_serving_by_the_partitions_lag(
+    start: Callable[..., Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each change of health, and each new reason for NOT_SERVING, is logged once."""
+    caplog.set_level("INFO", logger="viewsvc.server")
     node = start("a", held(0, lag=3), held(1), ready_max_lag=5)
     assert node.table is not None
     serving, not_serving = (
@@ -519,11 +528,18 @@ def test_ready_max_lag_bounds_serving_by_the_partitions_lag(start: Callable[...,
     assert health(node) == not_serving
     node.table.change(0, lag=5)
     wait_for(lambda: health(node) == serving, "SERVING at lag 5")
+    assert health_log(caplog) == [
+        "a health: SERVING",
+        f"a health: NOT_SERVING, partition 0 of {TABLE} is over 5 offsets behind",
+        f"a health: NOT_SERVING, the lag of partition 0 of {TABLE} is unknown",
+        "a health: SERVING",
+    ]
 
 
 def test_health_is_not_serving_while_brokers_are_unreachable_past_the_bound(
-    start: Callable[..., Node],
+    start: Callable[..., Node], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="viewsvc.server")
     node = start("a", held(0), held(1), unreachable_bound=10.0)
     assert node.table is not None
     serving, not_serving = (
@@ -538,6 +554,11 @@ def test_health_is_not_serving_while_brokers_are_unreachable_past_the_bound(
     wait_for(lambda: health(node) == not_serving, "NOT_SERVING past the bound")
     node.table.unreachable = 0.0
     wait_for(lambda: health(node) == serving, "SERVING once a broker is back")
+    assert health_log(caplog) == [
+        "a health: SERVING",
+        "a health: NOT_SERVING, no broker connection for more than 10 s (the unreachable bound)",
+        "a health: SERVING",
+    ]
 
 
 def test_a_router_is_not_serving_while_its_membership_is_cut_off_past_the_bound(
