@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
+from goka._log_repeats import ClientLog, Repeats
 from goka.errors import ConfigError
 
 __all__ = [
@@ -74,11 +75,13 @@ _LOGIN_REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTI
 
 
 class ClientErrors:
-    """A client's ``error_cb``: logs each error, and keeps the last one, and a refused login,
-    for the error that ends a request (a refused login shows only here: the request itself
-    just fails to reach a broker; see ``goka._kafka_errors.admin_error``)."""
+    """A client's ``error_cb``: logs each error (repeats folded: goka._log_repeats), and keeps
+    the last one, and a refused login, for the error that ends a request (a refused login
+    shows only here: the request itself just fails to reach a broker; see
+    ``goka._kafka_errors.admin_error``)."""
 
     def __init__(self) -> None:
+        self._repeats = Repeats()
         self.last: Any = None
         """The last error reported (a KafkaError), or None."""
         self.refusal: KafkaError | None = None
@@ -93,7 +96,9 @@ class ClientErrors:
             self.refusal = error
         elif code != KafkaError._ALL_BROKERS_DOWN:
             self.refusal = None
-        _logger.warning("kafka client error: %s", error)
+        message = self._repeats.admit(logging.WARNING, f"kafka client error: {error}")
+        if message is not None:
+            _logger.warning("%s", message)
 
 
 def client_config(
@@ -105,7 +110,7 @@ def client_config(
     config: dict[str, Any] = {
         "bootstrap.servers": normalize_brokers(brokers),
         "error_cb": ClientErrors(),
-        "logger": _logger,
+        "logger": ClientLog(_logger),
     }
     config.update(defaults or {})
     if extra_config is not None:
