@@ -22,6 +22,7 @@ from discovery.membership import ensure_discovery_topic
 from discovery.model import KIND_VALUES, ROLE_VALUES, STATE_VALUES
 from discovery.v1 import discovery_pb2 as pb
 from goka._config import client_config
+from goka._rebootstrap import Rebootstrap
 from goka.errors import ConfigError
 from goka.local_table import HeldPartition, LocalTable, TableMeta
 from goka.topics import TopicManager
@@ -88,10 +89,12 @@ class Announcer:
             extra_config=self._extra_config,
         )
         ensure_discovery_topic(manager, self.config.topic)
-        config = client_config(self._brokers, self._extra_config)
+        rebootstrap = Rebootstrap()  # each announcement polls: its statistics are served
+        config = client_config(self._brokers, self._extra_config, rebootstrap.client_config())
         self._producer = Producer(
             {**config, "enable.idempotence": True, "linger.ms": 0, "on_delivery": self._on_delivery}
         )
+        rebootstrap.attach(self._producer, config["bootstrap.servers"])
         self._thread = threading.Thread(
             target=self._announce_loop, name=f"goka-announcer-{self.member_id}", daemon=True
         )

@@ -176,16 +176,16 @@ class Membership:
     # -- following the topic -------------------------------------------------------------
 
     def _follow(self) -> None:
-        consumer = Consumer(
-            {
-                **self._config,
-                "group.id": "goka-membership",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "auto.offset.reset": "earliest",
-                **self._reachability.client_config(),
-            }
-        )
+        config = {
+            **self._config,
+            "group.id": "goka-membership",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+            **self._reachability.client_config(),
+        }
+        consumer = Consumer(config)
+        self._reachability.attach(consumer, config)
         try:
             partition = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
             consumer.assign([partition])

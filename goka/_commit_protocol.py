@@ -351,6 +351,7 @@ class BatchRunner(GraphHost):
         its input offsets committable. Returns its partitions."""
         batch = self._sealed
         if batch is None:
+            self._producer.serve()
             return []
         try:
             table_offsets = self._producer.wait(batch.deliveries, self._delivery_timeout)

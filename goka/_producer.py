@@ -16,6 +16,7 @@ from typing import Any, cast
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from goka._host import Headers
+from goka._rebootstrap import Rebootstrap
 from goka.errors import DeliveryError
 
 __all__ = ["BatchProducer", "Deliveries", "DeliveryTimedOut"]
@@ -87,8 +88,21 @@ def _refused(
 
 class BatchProducer:
     def __init__(self, config: dict[str, Any]) -> None:
-        self._producer = Producer(config)
+        self._rebootstrap = Rebootstrap()
+        self._producer = self._new_producer(config)
         self._open = Deliveries()
+
+    def _new_producer(self, config: dict[str, Any]) -> Producer:
+        """A producer given its bootstrap servers again if it forgets every broker
+        (librdkafka#5301, see goka._rebootstrap); its statistics are served by ``serve``."""
+        producer = Producer({**self._rebootstrap.client_config(), **config})
+        self._rebootstrap.attach(producer, str(config.get("bootstrap.servers", "")))
+        return producer
+
+    def serve(self) -> None:
+        """Serves the producer's events (deliveries, statistics) while no batch is waited
+        for: the processor calls it on every turn of its loop without a batch to store."""
+        self._producer.poll(0)
 
     def produce(
         self,

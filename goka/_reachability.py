@@ -9,6 +9,10 @@ A client that is not polled hears nothing, its broker connections' loss included
 processor blocked in a synchronous offset commit during an outage waits up to the request
 timeout (60 s). Statistics older than :data:`STALE_AFTER_S` vouch for nothing, so from then
 on the client counts as unreachable since the report that did not come.
+
+The same reports show a client that has forgotten every broker (librdkafka#5301), which is
+then given its bootstrap servers again (``goka._rebootstrap``): call ``attach`` once the
+client exists.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+
+from goka._rebootstrap import Rebootstrap
 
 __all__ = ["STALE_AFTER_S", "STATISTICS_INTERVAL_MS", "Reachability"]
 
@@ -29,6 +35,11 @@ class Reachability:
     def __init__(self) -> None:
         self._unreachable_since: float | None = None
         self._heard_at: float | None = None
+        self.rebootstrap = Rebootstrap()
+
+    def attach(self, client: object, config: dict[str, Any]) -> None:
+        """The client created with ``config`` (which holds ``client_config()``)."""
+        self.rebootstrap.attach(client, str(config.get("bootstrap.servers", "")))
 
     def client_config(self) -> dict[str, Any]:
         """The settings that have a client report its connections here."""
@@ -45,7 +56,9 @@ class Reachability:
         return 0.0 if since is None else now - since
 
     def _on_statistics(self, document: str) -> None:
-        brokers = json.loads(document).get("brokers", {}).values()
+        statistics = json.loads(document)
+        self.rebootstrap.check(statistics)
+        brokers = statistics.get("brokers", {}).values()
         up = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
         self._heard_at = time.monotonic()
         if up:

@@ -76,22 +76,22 @@ class ReadResult:
 class RecoveryReader:
     def __init__(self, config: dict[str, Any]) -> None:
         self.reachability = Reachability()
-        self._consumer = Consumer(
-            {
-                # an EOF event needs a fetch at the end to come back empty, which the broker
-                # holds for fetch.wait.max.ms (librdkafka: 500): shorter, so a recovery ends
-                # soon after its last record and followers see new records sooner
-                "fetch.wait.max.ms": 100,
-                **config,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "enable.partition.eof": True,
-                **self.reachability.client_config(),
-                # a store's offset outside its partition is reported, not silently reset:
-                # the store no longer matches the topic (see goka._stale_stores)
-                "auto.offset.reset": "error",
-            }
-        )
+        consumer_config = {
+            # an EOF event needs a fetch at the end to come back empty, which the broker
+            # holds for fetch.wait.max.ms (librdkafka: 500): shorter, so a recovery ends
+            # soon after its last record and followers see new records sooner
+            "fetch.wait.max.ms": 100,
+            **config,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            **self.reachability.client_config(),
+            # a store's offset outside its partition is reported, not silently reset:
+            # the store no longer matches the topic (see goka._stale_stores)
+            "auto.offset.reset": "error",
+        }
+        self._consumer = Consumer(consumer_config)
+        self.reachability.attach(self._consumer, consumer_config)
         self._stores: dict[TopicPartitionKey, Storage] = {}
         self._feeds: dict[TopicPartitionKey, ChangeFeed] = {}
         """The partitions whose records are published, and their feeds."""

@@ -34,7 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from goka._producer import BatchProducer
 from goka.errors import ConfigError, DeliveryError, ProcessorError
@@ -185,7 +185,7 @@ class TransactionalProducer(BatchProducer):
         with contextlib.suppress(KafkaException):  # a fatally failed producer refuses these
             self._producer.purge(in_queue=True, in_flight=True, blocking=False)
             self._producer.poll(0)
-        self._producer = Producer(self._config)
+        self._producer = self._new_producer(self._config)
         self._init()
 
     def close(self, timeout: float) -> None:

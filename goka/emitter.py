@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from goka._config import client_config
 from goka._delivery import Delivery, DeliveryFuture, DeliveryWaiters
 from goka._host import header_list
+from goka._rebootstrap import Rebootstrap
 from goka.codec import Codec, check_codec
 from goka.errors import ConfigError, DeliveryError, EmitterClosedError, TopicError
 from goka.partitioner import get_partitioner
@@ -99,12 +100,18 @@ class Emitter(Generic[T]):
                 f"TopicManager(brokers).ensure_stream({topic!r}, partitions)"
             )
         self.partitions = partitions
-        config = client_config(brokers, extra_config, {"enable.idempotence": True, "linger.ms": 5})
+        self._rebootstrap = Rebootstrap()  # the poll thread serves its statistics
+        config = client_config(
+            brokers,
+            extra_config,
+            {"enable.idempotence": True, "linger.ms": 5, **self._rebootstrap.client_config()},
+        )
         self.transactional_id = transactional_id
         self._in_transaction = False
         if transactional_id is not None:
             config["transactional.id"] = transactional_id
         self._producer = Producer(config)
+        self._rebootstrap.attach(self._producer, config["bootstrap.servers"])
         if transactional_id is not None:
             try:
                 self._producer.init_transactions(delivery_timeout)

@@ -526,23 +526,23 @@ class Processor:
             for observer in observers:
                 started.append(observer)
                 observer.started()
-            consumer = Consumer(
-                group_config(
-                    self.group_protocol,
-                    {
-                        **INPUT_CONSUMER_DEFAULTS,
-                        **self._config,
-                        "group.id": group,
-                        "enable.auto.commit": False,
-                        "enable.auto.offset.store": False,
-                        "auto.offset.reset": "earliest",
-                        "isolation.level": "read_committed",  # librdkafka's default, made sure
-                        "on_commit": self._on_commit,
-                        **self.reachability.client_config(),
-                        **static_membership(self.group_instance_id),
-                    },
-                )
+            consumer_config = group_config(
+                self.group_protocol,
+                {
+                    **INPUT_CONSUMER_DEFAULTS,
+                    **self._config,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",  # librdkafka's default, made sure
+                    "on_commit": self._on_commit,
+                    **self.reachability.client_config(),
+                    **static_membership(self.group_instance_id),
+                },
             )
+            consumer = Consumer(consumer_config)
+            self.reachability.attach(consumer, consumer_config)
             cleanup.callback(self._close_consumer, consumer)  # revokes: commits, leaves group
             # before the consumer leaves the group: what was not sent yet never is, so nothing
             # of an unsettled batch reaches a table partition after another member has it
