@@ -13,23 +13,14 @@ from confluent_kafka import Producer
 from goka import _log_repeats
 from goka._config import client_config
 from goka._log_repeats import Repeats
+from tests.support.clock import Clock, install_clock
 
 FAIL = "FAIL [rdkafka#producer-1] 127.0.0.1:1/bootstrap: refused (after {}ms in state CONNECT)"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(_log_repeats.time, "monotonic", clock)
-    return clock
+    return install_clock(monkeypatch, _log_repeats)
 
 
 def test_repeats_within_the_window_are_counted_and_reported_with_the_next_line(

@@ -9,21 +9,12 @@ import pytest
 
 from goka import _reachability
 from goka._reachability import STALE_AFTER_S, Reachability
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock, install_clock
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(_reachability.time, "monotonic", clock)
-    return clock
+    return install_clock(monkeypatch, _reachability)
 
 
 def report(reachability: Reachability, *states: str) -> None:
