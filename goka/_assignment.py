@@ -258,7 +258,10 @@ class Assignment:
         the input of running ones down.
         """
         reader = self.reader
-        if reader is None or not reader.partitions:
+        if reader is None:
+            return False
+        if not reader.partitions:
+            reader.serve()  # nothing to read, but its statistics must not pile up
             return False
         idle = self._idle()
         started = []

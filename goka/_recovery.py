@@ -212,11 +212,18 @@ class RecoveryReader:
         if self._stores.pop((topic, partition), None) is not None:
             self._consumer.incremental_unassign([TopicPartition(topic, partition)])
 
+    def serve(self) -> None:
+        """Serves the clients' events without reading: their statistics (reachability, and
+        the broker lists watched by goka._rebootstrap) come only with polls."""
+        self._consumer.poll(0)
+        self._facts.serve()
+
     def read(self, max_records: int, timeout: float) -> ReadResult:
         result = ReadResult()
         if not self._stores:
-            self._consumer.poll(0)  # serves the statistics (reachability)
+            self.serve()
             return result
+        self._facts.serve()
         writes: dict[TopicPartitionKey, dict[bytes, bytes | None]] = {}
         last: dict[TopicPartitionKey, int] = {}
         stores, records = self._stores, result.records

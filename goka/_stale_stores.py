@@ -29,6 +29,7 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from goka._rebootstrap import Rebootstrap
 from goka.storage import Storage
 
 __all__ = ["TopicFacts", "TopicFactsCache", "mismatch"]
@@ -55,6 +56,7 @@ class TopicFactsCache:
         self._config = {k: v for k, v in config.items() if k != "group.id"}
         self._timeout = timeout
         self._admin: AdminClient | None = None
+        self._rebootstrap = Rebootstrap()
         self._facts: dict[str, TopicFacts] = {}
 
     def get(self, topic: str) -> TopicFacts:
@@ -68,10 +70,18 @@ class TopicFactsCache:
         self._facts.pop(topic, None)
 
     def admin(self) -> AdminClient:
-        """The admin client of the reader's settings (made on first use)."""
+        """The admin client of the reader's settings (made on first use); given its
+        bootstrap servers again if it forgets every broker (see goka._rebootstrap), as the
+        reader's ``serve`` polls it."""
         if self._admin is None:
-            self._admin = AdminClient(self._config)
+            self._admin = AdminClient({**self._rebootstrap.client_config(), **self._config})
+            self._rebootstrap.attach(self._admin, str(self._config.get("bootstrap.servers", "")))
         return self._admin
+
+    def serve(self) -> None:
+        """Serves the admin client's events (its statistics)."""
+        if self._admin is not None:
+            self._admin.poll(0)
 
     def _topic_id(self, topic: str) -> str | None:
         try:
