@@ -53,6 +53,19 @@ def _librdkafka() -> ctypes.CDLL:
     return library
 
 
+def _librdkafka_handle(client: object, name: str) -> tuple[ctypes.CDLL, int] | str:
+    """librdkafka and the client's ``rd_kafka_t``, or why they cannot be had (raised in a
+    statistics callback, an exception would fail the client's poll)."""
+    try:
+        library = _librdkafka()
+    except (OSError, AttributeError) as exc:
+        return f"librdkafka's functions cannot be loaded: {exc}"
+    handle = ctypes.c_void_p.from_address(id(client) + object.__basicsize__).value
+    if handle is None or library.rd_kafka_name(handle) != name.encode():
+        return "the confluent-kafka client layout is not the one expected"
+    return library, handle
+
+
 class Rebootstrap:
     """Watches one client's statistics (``check``) and gives it its bootstrap servers again
     when it knows no broker; ``added`` counts the times it did."""
@@ -89,16 +102,16 @@ class Rebootstrap:
                 return
             self._last = now
         name = str(statistics.get("name", ""))
-        library = _librdkafka()
-        handle = ctypes.c_void_p.from_address(id(client) + object.__basicsize__).value
-        if handle is None or library.rd_kafka_name(handle) != name.encode():
+        found = _librdkafka_handle(client, name)
+        if isinstance(found, str):
             _logger.error(
                 "kafka client %s knows no broker and cannot be given its bootstrap servers "
-                "again (the confluent-kafka client layout is not the one expected): it stays "
-                "cut off from the cluster; restart the process",
+                "again (%s): it stays cut off from the cluster; restart the process",
                 name,
+                found,
             )
             return
+        library, handle = found
         library.rd_kafka_brokers_add(handle, self._servers)
         self.added += 1
         _logger.warning(
